@@ -1,0 +1,1 @@
+"""The REST face: FastAPI routers over the service layer, nothing more."""

@@ -1,0 +1,40 @@
+"""Named dependencies: what a route needs, spelled once as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request
+
+from devmesh.domain.errors import Unauthorized
+from devmesh.domain.models import Tenant
+from devmesh.security.tenants import TenantService
+
+if TYPE_CHECKING:
+    from devmesh.app import Services
+
+__all__ = ["AppServices", "CurrentTenant", "Tenants"]
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _tenants(request: Request) -> TenantService:
+    return _services(request).tenants
+
+
+async def _current_tenant(request: Request) -> Tenant:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
+    tenant = await _tenants(request).authenticate(token.strip())
+    request.state.tenant_id = tenant.id
+    return tenant
+
+
+AppServices = Annotated["Services", Depends(_services)]
+Tenants = Annotated[TenantService, Depends(_tenants)]
+CurrentTenant = Annotated[Tenant, Depends(_current_tenant)]

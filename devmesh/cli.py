@@ -1,0 +1,233 @@
+"""``devmesh``: serve, migrate, and manage tenants and keys.
+
+Every command loads settings once and wires through ``devmesh.app``. Errors a user
+can fix are one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Generator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import uvicorn
+
+from devmesh.app import Services, create_app, open_services
+from devmesh.config import ConfigError, Settings, load_settings
+from devmesh.domain.errors import DevMeshError
+from devmesh.observability.logging import configure_logging
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+
+
+class _Group(click.Group):
+    """Turns the errors a user can act on into one line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, DevMeshError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings | None = ctx.obj.get("settings")
+    if settings is None:
+        settings = load_settings(ctx.obj["config"])
+        configure_logging(settings.logging)
+        ctx.obj["settings"] = settings
+    return settings
+
+
+def _run(ctx: click.Context, work: Callable[[Services], Coroutine[Any, Any, T]]) -> T:
+    settings = _settings(ctx)
+
+    async def _main() -> T:
+        async with open_services(settings) as services:
+            return await work(services)
+
+    return asyncio.run(_main())
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    envvar="DEVMESH_CONFIG",
+    help="YAML config file (default: configs/config.yaml when present).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None) -> None:
+    """Developer Mesh: DevOps tools for AI agents, over MCP and REST."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        # uvicorn re-raises SIGTERM after a graceful shutdown, so the process would
+        # die by the signal; a clean, drained shutdown should exit 0.
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in _SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@cli.command()
+@click.option("--host", default=None, help="Interface to bind (default from settings).")
+@click.option("--port", type=int, default=None, help="Port to bind (default from settings).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Run the HTTP service: REST API and MCP."""
+    settings = _settings(ctx)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=host or settings.host,
+        port=settings.port if port is None else port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout),
+        lifespan="on",
+        server_header=False,
+    )
+    server = _Server(config)
+    server.run()
+    if not server.started:
+        sys.exit(1)
+
+
+@cli.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply every pending migration."""
+    settings = _settings(ctx).model_copy(update={"auto_migrate": False})
+    ctx.obj["settings"] = settings
+
+    async def work(services: Services) -> str | None:
+        await services.db.upgrade()
+        return await services.db.current_revision()
+
+    click.echo(f"database at revision {_run(ctx, work)}")
+
+
+@cli.group()
+def tenants() -> None:
+    """Create and list tenants."""
+
+
+@tenants.command("create")
+@click.argument("name")
+@click.pass_context
+def tenants_create(ctx: click.Context, name: str) -> None:
+    """Create tenant NAME and print its first API key (shown only once)."""
+
+    async def work(services: Services) -> dict[str, str]:
+        tenant, key = await services.tenants.create_tenant(name)
+        return {"tenant_id": tenant.id, "name": tenant.name, "api_key": key}
+
+    _print_json(_run(ctx, work))
+
+
+@tenants.command("list")
+@click.pass_context
+def tenants_list(ctx: click.Context) -> None:
+    """List tenants as JSON."""
+
+    async def work(services: Services) -> list[dict[str, Any]]:
+        return [t.model_dump(mode="json") for t in await services.tenants.list_tenants()]
+
+    _print_json(_run(ctx, work))
+
+
+@cli.group()
+def keys() -> None:
+    """Create, list and revoke API keys."""
+
+
+@keys.command("create")
+@click.argument("tenant")
+@click.option("--name", default="default", show_default=True, help="A label for the key.")
+@click.pass_context
+def keys_create(ctx: click.Context, tenant: str, name: str) -> None:
+    """Create an API key for TENANT (id or name); the key is shown only once."""
+
+    async def work(services: Services) -> dict[str, str]:
+        key, plaintext = await services.tenants.create_key(tenant, name=name)
+        return {
+            "key_id": key.id,
+            "tenant_id": key.tenant_id,
+            "name": key.name,
+            "api_key": plaintext,
+        }
+
+    _print_json(_run(ctx, work))
+
+
+@keys.command("list")
+@click.argument("tenant")
+@click.pass_context
+def keys_list(ctx: click.Context, tenant: str) -> None:
+    """List TENANT's keys (never their secrets)."""
+
+    async def work(services: Services) -> list[dict[str, Any]]:
+        return [k.model_dump(mode="json") for k in await services.tenants.list_keys(tenant)]
+
+    _print_json(_run(ctx, work))
+
+
+@keys.command("revoke")
+@click.argument("key")
+@click.pass_context
+def keys_revoke(ctx: click.Context, key: str) -> None:
+    """Revoke KEY, given by its key id or its prefix (the part after 'dmk_')."""
+
+    async def work(services: Services) -> dict[str, Any]:
+        return (await services.tenants.revoke_key(key)).model_dump(mode="json")
+
+    _print_json(_run(ctx, work))
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("check")
+@click.pass_context
+def config_check(ctx: click.Context) -> None:
+    """Validate the configuration; name the bad key if there is one."""
+    settings = _settings(ctx)
+    database = "configured" if settings.database_url else f"sqlite in {settings.data_dir}"
+    bus = "redis" if settings.redis_url else "in-process"
+    click.echo(f"configuration ok (database: {database}, bus: {bus})")
+
+
+def main() -> None:
+    cli(obj={})

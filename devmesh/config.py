@@ -1,0 +1,196 @@
+"""Settings: one typed object, loaded once by the CLI or ``create_app``'s caller.
+
+Sources, strongest first: ``DEVMESH_*`` environment variables, then the YAML
+file (``configs/config.yaml`` by default) with ``${VAR}`` / ``${VAR:-default}``
+expanded from the same environment, then the defaults below. Nothing else in
+the package reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
+
+DEFAULT_CONFIG_FILE = Path("configs/config.yaml")
+_ENV_PREFIX = "DEVMESH_"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names the key."""
+
+
+class LoggingSettings(BaseModel):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DEVMESH_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    data_dir: Path = Field(
+        default=Path("var"),
+        description="Where the embedded default keeps its SQLite file and generated key.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; unset means SQLite in the data directory.",
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis URL; unset means the in-process event bus."
+    )
+    encryption_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 of 32 bytes; unset means a key file kept in the data directory.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8081, ge=0, le=65535)
+    auto_migrate: bool = Field(
+        default=True, description="Apply database migrations when a command opens the database."
+    )
+    shutdown_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds in-flight requests get after SIGTERM."
+    )
+    db_pool_size: int = Field(default=10, ge=1)
+    logging: LoggingSettings = LoggingSettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        allowed = ("sqlite+aiosqlite://", "postgresql+asyncpg://", "postgresql://")
+        if not value.startswith(allowed):
+            raise ValueError(
+                "must start with sqlite+aiosqlite://, postgresql+asyncpg:// or postgresql://"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url is None:
+            return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'devmesh.db'}"
+        if self.database_url.startswith("postgresql://"):
+            return "postgresql+asyncpg://" + self.database_url.removeprefix("postgresql://")
+        return self.database_url
+
+
+def expand_env(text: str, environ: Mapping[str, str]) -> str:
+    """Replace ``${VAR}`` and ``${VAR:-default}``; an unset VAR without default is an error."""
+
+    def _sub(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ and environ[name] != "":
+            return environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"config file references ${{{name}}}, which is not set")
+
+    return _ENV_REF.sub(_sub, text)
+
+
+def _expand_values(node: Any, environ: Mapping[str, str]) -> Any:
+    # Expanding parsed string values, not the raw text, keeps comments inert and
+    # stops an environment value from injecting YAML structure.
+    if isinstance(node, str):
+        return expand_env(node, environ)
+    if isinstance(node, dict):
+        return {key: _expand_values(value, environ) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_expand_values(value, environ) for value in node]
+    return node
+
+
+def _read_yaml(path: Path, environ: Mapping[str, str]) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    expanded: dict[str, Any] = _expand_values(data, environ)
+    return expanded
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        key = ".".join(str(p) for p in error["loc"]) or "(root)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting"
+        parts.append(f"{key}: {message}")
+    return "; ".join(parts)
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Load and validate settings. Raises ``ConfigError`` naming the bad key.
+
+    ``config_file`` defaults to ``$DEVMESH_CONFIG`` or ``configs/config.yaml`` when
+    that exists; a file named explicitly must exist.
+    """
+    env = os.environ if environ is None else environ
+    explicit = config_file or (Path(env["DEVMESH_CONFIG"]) if env.get("DEVMESH_CONFIG") else None)
+    path = explicit or (DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None)
+    data = _read_yaml(path, env) if path is not None else {}
+    _merge(data, _env_overrides(env))
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {_describe(exc)}") from exc
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``DEVMESH_LOGGING__LEVEL=debug`` → ``{"logging": {"level": "debug"}}``."""
+    overrides: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(_ENV_PREFIX) or name == "DEVMESH_CONFIG":
+            continue
+        *parents, leaf = name.removeprefix(_ENV_PREFIX).lower().split("__")
+        # Other DEVMESH_* variables (DEVMESH_API_KEY for the stdio client, test
+        # settings) belong to other readers; only known top-level keys apply here.
+        if (parents[0] if parents else leaf) not in Settings.model_fields:
+            continue
+        node = overrides
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return overrides
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> None:
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value

@@ -1,0 +1,1 @@
+"""Models and errors: the vocabulary every layer shares. No I/O."""

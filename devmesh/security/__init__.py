@@ -1,0 +1,1 @@
+"""Authentication, tenants and the credentials vault."""
