@@ -11,17 +11,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+import httpx
 import structlog
 from fastapi import FastAPI
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
+from devmesh.adapters.registry import ProviderRegistry
 from devmesh.api.errors import install_error_handlers
 from devmesh.api.middleware import RequestContextMiddleware
-from devmesh.api.routers import health, tenant
+from devmesh.api.routers import health, keys, tenant, tools
 from devmesh.config import Settings
+from devmesh.mcp.http import McpHttpEndpoint, resolve_http_caller
+from devmesh.mcp.server import build_server
 from devmesh.observability.metrics import Metrics
 from devmesh.security.keyfile import load_master_key
 from devmesh.security.tenants import TenantService
+from devmesh.security.vault import Vault
 from devmesh.store.db import Database
+from devmesh.tools.service import ToolService
 
 __all__ = ["Services", "create_app", "open_services"]
 
@@ -34,7 +42,8 @@ class Services:
     db: Database
     metrics: Metrics
     tenants: TenantService
-    master_key: bytes
+    registry: ProviderRegistry
+    tools: ToolService
 
     def health_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """What readiness means: every dependency we built answers."""
@@ -43,8 +52,12 @@ class Services:
 
 @asynccontextmanager
 async def open_services(
-    settings: Settings, *, metrics: Metrics | None = None
+    settings: Settings,
+    *,
+    metrics: Metrics | None = None,
+    registry: ProviderRegistry | None = None,
 ) -> AsyncIterator[Services]:
+    """Build every long-lived object; ``registry`` replaces the installed providers."""
     async with AsyncExitStack() as stack:
         if settings.database_url is None:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -56,24 +69,48 @@ async def open_services(
         stack.push_async_callback(db.close)
         if settings.auto_migrate:
             await db.upgrade()
+        # One pooled client for every upstream call: connections are reused across
+        # calls and tenants (credentials travel per request, never in the pool).
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(
+                timeout=httpx.Timeout(30.0, connect=5.0),
+                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+                follow_redirects=False,
+            )
+        )
+        registry = registry or ProviderRegistry.from_entry_points()
         yield Services(
             settings=settings,
             db=db,
             metrics=metrics or Metrics(),
             tenants=TenantService(db),
-            master_key=master_key,
+            registry=registry,
+            tools=ToolService(db=db, registry=registry, vault=Vault(master_key), http=http),
         )
 
 
-def create_app(settings: Settings) -> FastAPI:
+async def _mcp_route(scope: Scope, receive: Receive, send: Send) -> None:
+    # The endpoint is built in the lifespan, after routes are declared.
+    endpoint: McpHttpEndpoint = scope["app"].state.mcp
+    await endpoint(scope, receive, send)
+
+
+def create_app(settings: Settings, *, registry: ProviderRegistry | None = None) -> FastAPI:
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_services(settings, metrics=metrics) as services:
+        async with open_services(settings, metrics=metrics, registry=registry) as services:
+            mcp_server = build_server(services.tools, resolve_http_caller)
             app.state.services = services
-            _log.info("started", database=services.db.engine.url.render_as_string())
-            yield
+            app.state.mcp = McpHttpEndpoint(mcp_server, services.tenants, host=settings.host)
+            async with app.state.mcp.run():
+                _log.info(
+                    "started",
+                    database=services.db.engine.url.render_as_string(),
+                    providers=services.registry.names(),
+                )
+                yield
         _log.info("stopped")
 
     app = FastAPI(
@@ -85,5 +122,8 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(tenant.router)
+    app.include_router(keys.router)
+    app.include_router(tools.router)
+    app.router.routes.append(Route("/mcp", _mcp_route, methods=["GET", "POST", "DELETE"]))
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

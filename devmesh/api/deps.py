@@ -9,11 +9,12 @@ from fastapi import Depends, Request
 from devmesh.domain.errors import Unauthorized
 from devmesh.domain.models import Tenant
 from devmesh.security.tenants import TenantService
+from devmesh.tools.service import ToolService
 
 if TYPE_CHECKING:
     from devmesh.app import Services
 
-__all__ = ["AppServices", "CurrentTenant", "Tenants"]
+__all__ = ["AppServices", "CurrentTenant", "Tenants", "Tools"]
 
 
 def _services(request: Request) -> Services:
@@ -23,6 +24,10 @@ def _services(request: Request) -> Services:
 
 def _tenants(request: Request) -> TenantService:
     return _services(request).tenants
+
+
+def _tools(request: Request) -> ToolService:
+    return _services(request).tools
 
 
 async def _current_tenant(request: Request) -> Tenant:
@@ -38,3 +43,4 @@ async def _current_tenant(request: Request) -> Tenant:
 AppServices = Annotated["Services", Depends(_services)]
 Tenants = Annotated[TenantService, Depends(_tenants)]
 CurrentTenant = Annotated[Tenant, Depends(_current_tenant)]
+Tools = Annotated[ToolService, Depends(_tools)]

@@ -7,6 +7,7 @@ shown to a caller: an exception outside this tree is an internal error.
 
     DevMeshError
     ├── NotFound            the thing does not exist *for this tenant*
+    │   └── UnknownTool     no such tool instance or operation (MCP: a protocol error)
     ├── Conflict            it exists already, or the request contradicts stored state
     ├── InvalidInput        the caller's input is wrong; ``field`` names where
     ├── Unauthorized        no credentials, or credentials that are wrong or revoked
@@ -39,6 +40,7 @@ __all__ = [
     "RateLimited",
     "Unauthorized",
     "Unavailable",
+    "UnknownTool",
     "UpstreamAuthFailed",
     "UpstreamInvalidArgument",
     "UpstreamNotFound",
@@ -62,6 +64,10 @@ class DevMeshError(Exception):
 
 class NotFound(DevMeshError):
     code = "not_found"
+
+
+class UnknownTool(NotFound):
+    code = "unknown_tool"
 
 
 class Conflict(DevMeshError):

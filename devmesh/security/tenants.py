@@ -85,12 +85,18 @@ class TenantService:
             )
             return [_key(row) for row in rows]
 
-    async def revoke_key(self, key_ref: str) -> ApiKey:
-        """Revoke by key id or prefix. Revoking twice is not an error."""
+    async def revoke_key(self, key_ref: str, *, tenant_id: str | None = None) -> ApiKey:
+        """Revoke by key id or prefix. Revoking twice is not an error.
+
+        With ``tenant_id``, another tenant's key is reported as not found.
+        """
         async with self._db.session() as session:
-            row = await session.scalar(
-                select(ApiKeyRow).where((ApiKeyRow.id == key_ref) | (ApiKeyRow.prefix == key_ref))
+            query = select(ApiKeyRow).where(
+                (ApiKeyRow.id == key_ref) | (ApiKeyRow.prefix == key_ref)
             )
+            if tenant_id is not None:
+                query = query.where(ApiKeyRow.tenant_id == tenant_id)
+            row = await session.scalar(query)
             if row is None:
                 raise NotFound(f"no API key {key_ref!r}")
             if row.revoked_at is None:

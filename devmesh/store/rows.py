@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, MetaData, String, TypeDecorator
+from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, String, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["ApiKeyRow", "Base", "TenantRow", "UtcDateTime"]
+__all__ = ["ApiKeyRow", "Base", "TenantRow", "ToolRow", "UtcDateTime"]
 
 # Stable constraint names, so migrations read the same on SQLite and PostgreSQL.
 _NAMING = {
@@ -67,3 +68,22 @@ class ApiKeyRow(Base):
     secret_hash: Mapped[bytes] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+
+
+class ToolRow(Base):
+    """A tenant's tool instance. Credentials are stored sealed by ``security.vault``."""
+
+    __tablename__ = "tools"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(32))
+    base_url: Mapped[str] = mapped_column(String(2048))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    credential_mode: Mapped[str] = mapped_column(String(16), default="either")
+    credentials_key_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    credentials_sealed: Mapped[bytes | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -1,0 +1,1 @@
+"""The adapter contract every provider implements, and the provider registry."""

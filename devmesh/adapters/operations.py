@@ -1,0 +1,217 @@
+"""Operations: what a tool instance offers, described once, served by REST and MCP.
+
+An operation has a typed input model and output model (their JSON Schemas are
+what agents see), hints about its effects, and a ``run`` over an adapter. The
+standard CI operations are defined here once over ``CIAdapter``; a provider
+chooses which it offers and may add its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from devmesh.adapters import logs
+from devmesh.adapters.protocols import CIAdapter
+from devmesh.domain.models import (
+    Build,
+    BuildRequest,
+    BuildStatus,
+    LogPage,
+    LogSearchResult,
+)
+
+__all__ = ["CI_OPERATIONS", "Operation"]
+
+A = TypeVar("A")
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Operation(Generic[A]):
+    name: str
+    summary: str
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+    run: Callable[[A, Any], Awaitable[BaseModel]]
+    read_only: bool = False
+    destructive: bool = False
+    idempotent: bool = False
+
+
+class BuildRef(_Input):
+    build_id: str = Field(min_length=1, description="The build's id, as trigger_build returns.")
+
+
+class TriggerBuildInput(_Input):
+    project: str = Field(min_length=1, description="The job, builder or workflow to run.")
+    branch: str | None = Field(default=None, description="Branch to build, if the CI takes one.")
+    commit: str | None = Field(default=None, description="Commit to build, if the CI takes one.")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="Build parameters or properties, by name."
+    )
+    reason: str | None = Field(default=None, description="Why, shown in the CI's UI.")
+
+
+class ListBuildsInput(_Input):
+    project: str | None = Field(default=None, description="Only builds of this project.")
+    status: BuildStatus | None = Field(default=None, description="Only builds in this state.")
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class ListFailedBuildsInput(_Input):
+    project: str | None = Field(default=None, description="Only builds of this project.")
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class BuildList(BaseModel):
+    builds: list[Build]
+
+
+class GetBuildLogsInput(BuildRef):
+    lines: int = Field(
+        default=100, ge=1, le=logs.MAX_LINES, description="How many lines from the end."
+    )
+    cursor: str | None = Field(
+        default=None,
+        description="Read forward from here instead of tailing ('0' = the start); "
+        "use the next_cursor of a previous page.",
+    )
+    failed_only: bool = Field(default=False, description="Only the steps that failed.")
+
+
+class SearchBuildLogsInput(BuildRef):
+    pattern: str = Field(min_length=1, description="A regular expression (case-insensitive).")
+    context: int = Field(default=2, ge=0, le=20, description="Lines to show around each match.")
+    max_matches: int = Field(default=20, ge=1, le=logs.MAX_MATCHES)
+
+
+async def _trigger(adapter: CIAdapter, args: TriggerBuildInput) -> Build:
+    return await adapter.trigger_build(
+        BuildRequest(
+            project=args.project,
+            branch=args.branch,
+            commit=args.commit,
+            parameters=args.parameters,
+            reason=args.reason,
+        )
+    )
+
+
+async def _get(adapter: CIAdapter, args: BuildRef) -> Build:
+    return await adapter.get_build(args.build_id)
+
+
+async def _list(adapter: CIAdapter, args: ListBuildsInput) -> BuildList:
+    return BuildList(
+        builds=await adapter.list_builds(project=args.project, status=args.status, limit=args.limit)
+    )
+
+
+async def _list_failed(adapter: CIAdapter, args: ListFailedBuildsInput) -> BuildList:
+    builds = await adapter.list_builds(
+        project=args.project, status=BuildStatus.FAILED, limit=args.limit
+    )
+    return BuildList(builds=builds)
+
+
+async def _cancel(adapter: CIAdapter, args: BuildRef) -> Build:
+    return await adapter.cancel_build(args.build_id)
+
+
+async def _retry(adapter: CIAdapter, args: BuildRef) -> Build:
+    return await adapter.retry_build(args.build_id)
+
+
+async def _logs(adapter: CIAdapter, args: GetBuildLogsInput) -> LogPage:
+    lines = await adapter.read_log_lines(args.build_id, failed_only=args.failed_only)
+    return logs.page(args.build_id, lines, tail=args.lines, cursor=args.cursor, limit=args.lines)
+
+
+async def _search(adapter: CIAdapter, args: SearchBuildLogsInput) -> LogSearchResult:
+    lines = await adapter.read_log_lines(args.build_id, failed_only=False)
+    return logs.search(
+        args.build_id,
+        lines,
+        pattern=args.pattern,
+        context=args.context,
+        max_matches=args.max_matches,
+    )
+
+
+CI_OPERATIONS: tuple[Operation[CIAdapter], ...] = (
+    Operation(
+        name="trigger_build",
+        summary="Start a build of a project; returns the build, queued or running.",
+        input_model=TriggerBuildInput,
+        output_model=Build,
+        run=_trigger,
+    ),
+    Operation(
+        name="get_build_status",
+        summary="A build's status, timing and links.",
+        input_model=BuildRef,
+        output_model=Build,
+        run=_get,
+        read_only=True,
+        idempotent=True,
+    ),
+    Operation(
+        name="list_builds",
+        summary="Recent builds, newest first, optionally by project and status.",
+        input_model=ListBuildsInput,
+        output_model=BuildList,
+        run=_list,
+        read_only=True,
+        idempotent=True,
+    ),
+    Operation(
+        name="list_failed_builds",
+        summary="Recent failed builds, newest first.",
+        input_model=ListFailedBuildsInput,
+        output_model=BuildList,
+        run=_list_failed,
+        read_only=True,
+        idempotent=True,
+    ),
+    Operation(
+        name="get_build_logs",
+        summary="A build's log: the last N lines, or a page from a cursor; never unbounded.",
+        input_model=GetBuildLogsInput,
+        output_model=LogPage,
+        run=_logs,
+        read_only=True,
+        idempotent=True,
+    ),
+    Operation(
+        name="search_build_logs",
+        summary="Find lines matching a regular expression in a build's log, with context.",
+        input_model=SearchBuildLogsInput,
+        output_model=LogSearchResult,
+        run=_search,
+        read_only=True,
+        idempotent=True,
+    ),
+    Operation(
+        name="cancel_build",
+        summary="Stop a running build or drop a queued one.",
+        input_model=BuildRef,
+        output_model=Build,
+        run=_cancel,
+        destructive=True,
+        idempotent=True,
+    ),
+    Operation(
+        name="retry_build",
+        summary="Run a finished build again with the same inputs; returns the new build.",
+        input_model=BuildRef,
+        output_model=Build,
+        run=_retry,
+    ),
+)

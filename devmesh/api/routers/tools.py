@@ -1,0 +1,108 @@
+"""Tool instances, their credentials and operations: a thin face over ToolService."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Header, Response
+from pydantic import BaseModel, ConfigDict
+
+from devmesh.api.deps import CurrentTenant, Tools
+from devmesh.domain.models import Credentials, ToolInstance
+from devmesh.tools.models import OperationInfo, ToolCreate, ToolUpdate
+
+router = APIRouter(prefix="/api/v1/tools", tags=["tools"])
+
+UpstreamToken = Annotated[
+    str | None,
+    Header(
+        alias="X-Upstream-Token",
+        description="Your own token for the upstream tool, used instead of stored credentials.",
+    ),
+]
+
+
+class ToolRead(BaseModel):
+    id: str
+    name: str
+    provider: str
+    base_url: str
+    config: dict[str, Any]
+    credential_mode: Literal["stored", "passthrough", "either"]
+    has_credentials: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, tool: ToolInstance) -> ToolRead:
+        return cls.model_validate(tool.model_dump(exclude={"tenant_id"}))
+
+
+class CredentialsUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    credentials: Credentials
+
+
+@router.post("", status_code=201, response_model=ToolRead, summary="Register a tool instance")
+async def register_tool(body: ToolCreate, tenant: CurrentTenant, tools: Tools) -> ToolRead:
+    return ToolRead.of(await tools.register_tool(tenant, body))
+
+
+@router.get("", response_model=list[ToolRead], summary="List this tenant's tools")
+async def list_tools(tenant: CurrentTenant, tools: Tools) -> list[ToolRead]:
+    return [ToolRead.of(tool) for tool in await tools.list_tools(tenant)]
+
+
+@router.get("/{tool}", response_model=ToolRead, summary="One tool, by id or name")
+async def get_tool(tool: str, tenant: CurrentTenant, tools: Tools) -> ToolRead:
+    return ToolRead.of(await tools.get_tool(tenant, tool))
+
+
+@router.patch("/{tool}", response_model=ToolRead, summary="Change a tool's settings")
+async def update_tool(tool: str, body: ToolUpdate, tenant: CurrentTenant, tools: Tools) -> ToolRead:
+    return ToolRead.of(await tools.update_tool(tenant, tool, body))
+
+
+@router.delete("/{tool}", status_code=204, summary="Remove a tool and its credentials")
+async def delete_tool(tool: str, tenant: CurrentTenant, tools: Tools) -> Response:
+    await tools.delete_tool(tenant, tool)
+    return Response(status_code=204)
+
+
+@router.put("/{tool}/credentials", status_code=204, summary="Store credentials, encrypted")
+async def set_credentials(
+    tool: str, body: CredentialsUpdate, tenant: CurrentTenant, tools: Tools
+) -> Response:
+    await tools.set_credentials(tenant, tool, body.credentials)
+    return Response(status_code=204)
+
+
+@router.delete("/{tool}/credentials", status_code=204, summary="Forget stored credentials")
+async def delete_credentials(tool: str, tenant: CurrentTenant, tools: Tools) -> Response:
+    await tools.delete_credentials(tenant, tool)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{tool}/operations",
+    response_model=list[OperationInfo],
+    summary="What the tool can do, with input and output schemas",
+)
+async def list_operations(tool: str, tenant: CurrentTenant, tools: Tools) -> list[OperationInfo]:
+    return await tools.operations(tenant, tool)
+
+
+@router.post("/{tool}/operations/{operation}", summary="Run one operation")
+async def execute(
+    tool: str,
+    operation: str,
+    tenant: CurrentTenant,
+    tools: Tools,
+    upstream_token: UpstreamToken = None,
+    arguments: Annotated[dict[str, Any] | None, Body()] = None,
+) -> dict[str, Any]:
+    return await tools.execute(
+        tenant, tool, operation, arguments or {}, upstream_token=upstream_token
+    )

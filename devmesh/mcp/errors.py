@@ -1,0 +1,51 @@
+"""Errors mapped once for MCP: domain errors become ``isError`` results the agent reads.
+
+Only an unknown tool is a protocol error (-32602), as the spec asks. Anything
+outside the domain tree is logged with its traceback and shown as ``internal``:
+the SDK's own catch-all would show the model ``str(exc)``, which can leak.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import mcp_types as types
+import structlog
+
+from devmesh.domain.errors import DevMeshError
+
+__all__ = ["error_result", "internal_error_result"]
+
+_log = structlog.get_logger(__name__)
+
+
+def _result(payload: dict[str, Any]) -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[types.TextContent(text=f"{payload['message']}\n{json.dumps(payload)}")],
+        structured_content=payload,
+        is_error=True,
+    )
+
+
+def error_result(exc: DevMeshError) -> types.CallToolResult:
+    return _result(
+        {
+            "error": exc.code,
+            "message": exc.message,
+            "retriable": exc.retriable,
+            "details": exc.details,
+        }
+    )
+
+
+def internal_error_result(tool: str) -> types.CallToolResult:
+    _log.exception("mcp_tool_internal_error", tool=tool)
+    return _result(
+        {
+            "error": "internal",
+            "message": f"{tool} failed inside Developer Mesh; the server log has the details",
+            "retriable": False,
+            "details": {},
+        }
+    )

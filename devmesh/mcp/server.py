@@ -1,0 +1,97 @@
+"""The MCP server: each tenant's tool operations as MCP tools named ``{tool}.{operation}``.
+
+The low-level SDK server fits here because the tool list differs per caller.
+Who the caller is comes from ``resolve_tenant``: the HTTP face reads the tenant
+its authentication put on the request, stdio uses the one its API key names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import mcp_types as types
+from mcp.server.caching import CacheHint
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
+from mcp_types.jsonrpc import INVALID_PARAMS
+
+from devmesh.domain.errors import DevMeshError, UnknownTool
+from devmesh.domain.models import Tenant
+from devmesh.mcp.errors import error_result, internal_error_result
+from devmesh.tools.models import CatalogEntry
+from devmesh.tools.service import ToolService
+
+__all__ = ["CallerResolver", "build_server"]
+
+Context = ServerRequestContext[Any, Any]
+CallerResolver = Callable[[Context], Awaitable[tuple[Tenant, str | None]]]
+"""Returns the caller's tenant and, when sent, its own upstream token."""
+
+INSTRUCTIONS = (
+    "Developer Mesh exposes your team's DevOps tools. Each tool is named "
+    "'<instance>.<operation>', e.g. 'ci.trigger_build'. Builds are identified by the id "
+    "trigger_build or list_builds returns. Logs are bounded: get_build_logs returns the last "
+    "lines (or a page from a cursor) and search_build_logs finds lines by regular expression."
+)
+
+
+def _tool(entry: CatalogEntry) -> types.Tool:
+    op = entry.operation
+    return types.Tool(
+        name=entry.qualified_name,
+        title=f"{entry.tool}: {op.name.replace('_', ' ')}",
+        description=f"{op.summary} ({entry.provider} tool '{entry.tool}')",
+        input_schema=op.input_schema,
+        output_schema=op.output_schema,
+        annotations=types.ToolAnnotations(
+            read_only_hint=op.read_only,
+            destructive_hint=op.destructive,
+            idempotent_hint=op.idempotent,
+            open_world_hint=True,
+        ),
+    )
+
+
+def build_server(tools: ToolService, resolve_caller: CallerResolver) -> Server[Any]:
+    async def list_tools(
+        ctx: Context, params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        tenant, _ = await resolve_caller(ctx)
+        return types.ListToolsResult(tools=[_tool(e) for e in await tools.catalog(tenant)])
+
+    async def call_tool(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
+        tenant, upstream_token = await resolve_caller(ctx)
+        instance, dot, operation = params.name.partition(".")
+        if not dot:
+            raise MCPError(
+                INVALID_PARAMS, f"unknown tool {params.name!r}: tools are '<instance>.<operation>'"
+            )
+        try:
+            result = await tools.execute(
+                tenant, instance, operation, params.arguments or {}, upstream_token=upstream_token
+            )
+        except UnknownTool as exc:
+            raise MCPError(INVALID_PARAMS, f"unknown tool {params.name!r}: {exc.message}") from None
+        except DevMeshError as exc:
+            return error_result(exc)
+        except Exception:
+            return internal_error_result(params.name)
+        return types.CallToolResult(
+            content=[types.TextContent(text=json.dumps(result))],
+            structured_content=result,
+        )
+
+    return Server(
+        "developer-mesh",
+        version="0.1.0",
+        title="Developer Mesh",
+        instructions=INSTRUCTIONS,
+        # Lists change only when a tenant registers or removes a tool; a short
+        # private TTL lets clients skip re-listing on every turn.
+        cache_hints={"tools/list": CacheHint(ttl_ms=30_000, scope="private")},
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )

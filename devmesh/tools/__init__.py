@@ -1,0 +1,1 @@
+"""The ToolService: the one business API behind REST and MCP."""

@@ -1,0 +1,63 @@
+"""Inputs and outputs of the ToolService, shared by the REST and MCP faces."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+__all__ = ["CatalogEntry", "OperationInfo", "ToolCreate", "ToolUpdate"]
+
+# Tool names become MCP tool-name prefixes ({instance}.{operation}); MCP allows
+# [A-Za-z0-9._-], and the dot is ours as the separator.
+TOOL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+CredentialMode = Literal["stored", "passthrough", "either"]
+
+
+class ToolCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        pattern=TOOL_NAME_PATTERN,
+        description="Unique within the tenant; MCP tools are named '<name>.<operation>'.",
+    )
+    provider: str = Field(min_length=1, description="A registered provider, e.g. 'buildbot'.")
+    base_url: HttpUrl = Field(description="The tool's base URL, e.g. http://ci.internal:8010.")
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="Provider settings, validated by the provider."
+    )
+    credential_mode: CredentialMode = Field(
+        default="either",
+        description="stored: use the stored credentials; passthrough: the caller sends "
+        "X-Upstream-Token on each request; either: the caller's token when sent, else stored.",
+    )
+
+
+class ToolUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: HttpUrl | None = None
+    config: dict[str, Any] | None = None
+    credential_mode: CredentialMode | None = None
+
+
+class OperationInfo(BaseModel):
+    name: str
+    summary: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+    read_only: bool
+    destructive: bool
+    idempotent: bool
+
+
+class CatalogEntry(BaseModel):
+    """One callable (instance, operation) pair, as MCP lists it."""
+
+    tool: str
+    provider: str
+    operation: OperationInfo
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.tool}.{self.operation.name}"

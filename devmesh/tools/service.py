@@ -1,0 +1,295 @@
+"""ToolService: tool instances per tenant, their operations, and executing them.
+
+This is the only place that executes an operation; REST and MCP call it with
+the caller's tenant. Every lookup is scoped by tenant, and another tenant's tool
+is reported exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+import httpx
+import structlog
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from devmesh.adapters.operations import Operation
+from devmesh.adapters.protocols import Adapter
+from devmesh.adapters.registry import Connection, Provider, ProviderRegistry
+from devmesh.domain.errors import Conflict, InvalidInput, NotFound, UnknownTool
+from devmesh.domain.models import Credentials, Tenant, ToolInstance
+from devmesh.security.vault import Vault
+from devmesh.store.db import Database
+from devmesh.store.rows import ToolRow, utcnow
+from devmesh.tools.models import CatalogEntry, OperationInfo, ToolCreate, ToolUpdate
+
+__all__ = ["ToolService"]
+
+_log = structlog.get_logger(__name__)
+_ADAPTER_CACHE_SIZE = 256
+
+
+def validation_message(exc: ValidationError, *, prefix: str = "") -> tuple[str, str]:
+    """``(field, message)`` naming the first bad field, e.g. ``config.port``."""
+    parts = []
+    fields = []
+    for error in exc.errors():
+        path = [prefix] if prefix else []
+        path += [str(p) for p in error["loc"]]
+        field = ".".join(path) or "arguments"
+        fields.append(field)
+        parts.append(f"{field}: {error['msg']}")
+    return fields[0], "; ".join(parts)
+
+
+@cache
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema()
+
+
+def describe(operation: Operation[Any]) -> OperationInfo:
+    return OperationInfo(
+        name=operation.name,
+        summary=operation.summary,
+        input_schema=_schema(operation.input_model),
+        output_schema=_schema(operation.output_model),
+        read_only=operation.read_only,
+        destructive=operation.destructive,
+        idempotent=operation.idempotent,
+    )
+
+
+class ToolService:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        registry: ProviderRegistry,
+        vault: Vault,
+        http: httpx.AsyncClient,
+    ) -> None:
+        self._db = db
+        self._registry = registry
+        self._vault = vault
+        self._http = http
+        # Adapters keep per-instance state worth reusing (login sessions, resolved
+        # schedulers); the key changes whenever the tool or its credentials change.
+        self._adapters: OrderedDict[tuple[str, str, str], Adapter] = OrderedDict()
+
+    # --- instances -------------------------------------------------------------
+
+    async def register_tool(self, tenant: Tenant, spec: ToolCreate) -> ToolInstance:
+        provider = self._provider(spec.provider)
+        config = _validate_config(provider, spec.config)
+        now = utcnow()
+        row = ToolRow(
+            id=str(uuid.uuid4()),
+            tenant_id=tenant.id,
+            name=spec.name,
+            provider=provider.name,
+            base_url=str(spec.base_url).rstrip("/"),
+            config=config,
+            credential_mode=spec.credential_mode,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            async with self._db.session() as session:
+                session.add(row)
+        except IntegrityError as exc:
+            raise Conflict(
+                f"a tool named {spec.name!r} exists already", details={"name": spec.name}
+            ) from exc
+        return _instance(row)
+
+    async def list_tools(self, tenant: Tenant) -> list[ToolInstance]:
+        async with self._db.session() as session:
+            rows = await session.scalars(
+                select(ToolRow).where(ToolRow.tenant_id == tenant.id).order_by(ToolRow.name)
+            )
+            return [_instance(row) for row in rows]
+
+    async def get_tool(self, tenant: Tenant, ref: str) -> ToolInstance:
+        async with self._db.session() as session:
+            return _instance(await _find(session, tenant, ref))
+
+    async def update_tool(self, tenant: Tenant, ref: str, changes: ToolUpdate) -> ToolInstance:
+        async with self._db.session() as session:
+            row = await _find(session, tenant, ref)
+            if changes.base_url is not None:
+                row.base_url = str(changes.base_url).rstrip("/")
+            if changes.config is not None:
+                row.config = _validate_config(self._provider(row.provider), changes.config)
+            if changes.credential_mode is not None:
+                row.credential_mode = changes.credential_mode
+            row.updated_at = utcnow()
+            return _instance(row)
+
+    async def delete_tool(self, tenant: Tenant, ref: str) -> None:
+        async with self._db.session() as session:
+            await session.delete(await _find(session, tenant, ref))
+
+    async def set_credentials(self, tenant: Tenant, ref: str, credentials: Credentials) -> None:
+        async with self._db.session() as session:
+            row = await _find(session, tenant, ref)
+            key_id, sealed = self._vault.encrypt(
+                credentials.model_dump_json().encode(), tenant_id=tenant.id, bound_to=row.id
+            )
+            row.credentials_key_id, row.credentials_sealed = key_id, sealed
+            row.updated_at = utcnow()
+
+    async def delete_credentials(self, tenant: Tenant, ref: str) -> None:
+        async with self._db.session() as session:
+            row = await _find(session, tenant, ref)
+            row.credentials_key_id, row.credentials_sealed = None, None
+            row.updated_at = utcnow()
+
+    # --- operations ------------------------------------------------------------
+
+    async def operations(self, tenant: Tenant, ref: str) -> list[OperationInfo]:
+        tool = await self.get_tool(tenant, ref)
+        return [describe(op) for op in self._provider(tool.provider).operations]
+
+    async def catalog(self, tenant: Tenant) -> list[CatalogEntry]:
+        """Every (tool, operation) the tenant can call, in a stable order."""
+        entries = [
+            CatalogEntry(tool=tool.name, provider=tool.provider, operation=describe(op))
+            for tool in await self.list_tools(tenant)
+            if (provider := self._registry.get(tool.provider)) is not None
+            for op in provider.operations
+        ]
+        return sorted(entries, key=lambda entry: entry.qualified_name)
+
+    async def execute(
+        self,
+        tenant: Tenant,
+        ref: str,
+        operation: str,
+        arguments: Mapping[str, Any],
+        *,
+        upstream_token: str | None = None,
+    ) -> dict[str, Any]:
+        """Run one operation of one of the tenant's tools; returns its JSON result."""
+        async with self._db.session() as session:
+            row = await _find(session, tenant, ref)
+        provider = self._provider(row.provider)
+        op = provider.operation(operation)
+        if op is None:
+            available = ", ".join(o.name for o in provider.operations)
+            raise UnknownTool(
+                f"tool {row.name!r} has no operation {operation!r}; it offers: {available}",
+                details={"tool": row.name, "operation": operation},
+            )
+        try:
+            args = op.input_model.model_validate(dict(arguments))
+        except ValidationError as exc:
+            field, message = validation_message(exc)
+            raise InvalidInput(
+                f"invalid arguments for {row.name}.{op.name}: {message}", field=field
+            ) from None
+        adapter = self._adapter(row, provider, self._credentials(row, upstream_token))
+        _log.info("tool_call", tool=row.name, provider=row.provider, operation=op.name)
+        try:
+            result = await op.run(adapter, args)
+        except NotImplementedError:
+            raise NotFound(
+                f"{row.provider} does not support {op.name}",
+                details={"tool": row.name, "operation": op.name},
+            ) from None
+        return result.model_dump(mode="json")
+
+    # --- internals -------------------------------------------------------------
+
+    def _provider(self, name: str) -> Provider:
+        provider = self._registry.get(name)
+        if provider is None:
+            raise InvalidInput(
+                f"unknown provider {name!r}; installed: {', '.join(self._registry.names())}",
+                field="provider",
+            )
+        return provider
+
+    def _credentials(self, row: ToolRow, upstream_token: str | None) -> Credentials | None:
+        if upstream_token and row.credential_mode in ("passthrough", "either"):
+            return Credentials(type="bearer", token=upstream_token)
+        if row.credential_mode == "passthrough":
+            raise InvalidInput(
+                f"tool {row.name!r} takes the caller's own credentials: send X-Upstream-Token",
+                field="X-Upstream-Token",
+            )
+        if row.credentials_sealed is None or row.credentials_key_id is None:
+            return None
+        plaintext = self._vault.decrypt(
+            row.credentials_sealed,
+            key_id=row.credentials_key_id,
+            tenant_id=row.tenant_id,
+            bound_to=row.id,
+        )
+        return Credentials.model_validate_json(plaintext)
+
+    def _adapter(
+        self, row: ToolRow, provider: Provider, credentials: Credentials | None
+    ) -> Adapter:
+        fingerprint = (
+            hashlib.sha256(credentials.model_dump_json().encode()).hexdigest()
+            if credentials
+            else ""
+        )
+        key = (row.id, row.updated_at.isoformat(), fingerprint)
+        adapter = self._adapters.get(key)
+        if adapter is not None:
+            self._adapters.move_to_end(key)
+            return adapter
+        config = provider.config_model.model_validate(row.config)
+        adapter = provider.create_adapter(
+            Connection(
+                base_url=row.base_url, config=config, credentials=credentials, http=self._http
+            )
+        )
+        self._adapters[key] = adapter
+        if len(self._adapters) > _ADAPTER_CACHE_SIZE:
+            self._adapters.popitem(last=False)
+        return adapter
+
+
+def _validate_config(provider: Provider, config: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        validated = provider.config_model.model_validate(dict(config))
+    except ValidationError as exc:
+        field, message = validation_message(exc, prefix="config")
+        raise InvalidInput(f"invalid {provider.name} config: {message}", field=field) from None
+    return validated.model_dump(mode="json", exclude_unset=True)
+
+
+def _instance(row: ToolRow) -> ToolInstance:
+    return ToolInstance(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        name=row.name,
+        provider=row.provider,
+        base_url=row.base_url,
+        config=dict(row.config),
+        credential_mode=row.credential_mode,  # type: ignore[arg-type]
+        has_credentials=row.credentials_sealed is not None,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+async def _find(session: AsyncSession, tenant: Tenant, ref: str) -> ToolRow:
+    row = await session.scalar(
+        select(ToolRow).where(
+            ToolRow.tenant_id == tenant.id, (ToolRow.id == ref) | (ToolRow.name == ref)
+        )
+    )
+    if row is None:
+        raise UnknownTool(f"no tool {ref!r}; GET /api/v1/tools lists yours")
+    return row

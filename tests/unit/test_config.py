@@ -1,0 +1,73 @@
+from pathlib import Path
+
+import pytest
+
+from devmesh.config import ConfigError, expand_env, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_env_references_expand_with_defaults() -> None:
+    assert expand_env("${HOST:-127.0.0.1}:${PORT}", {"PORT": "9"}) == "127.0.0.1:9"
+
+
+def test_an_unset_reference_without_default_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match=r"\$\{MISSING\}"):
+        expand_env("${MISSING}", {})
+
+
+def test_yaml_values_are_expanded_but_comments_are_not(tmp_path: Path) -> None:
+    path = write(tmp_path, "# uses ${NOT_SET}\nport: ${PORT:-9000}\n")
+    assert load_settings(path, environ={}).port == 9000
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "port: 9000\nlogging:\n  level: info\n")
+    settings = load_settings(
+        path, environ={"DEVMESH_PORT": "9100", "DEVMESH_LOGGING__LEVEL": "debug"}
+    )
+    assert (settings.port, settings.logging.level) == (9100, "debug")
+
+
+def test_a_bad_value_names_its_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"port: .*integer"):
+        load_settings(write(tmp_path, "port: eighty\n"), environ={})
+
+
+def test_an_unknown_key_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"prot: unknown setting"):
+        load_settings(write(tmp_path, "prot: 1\n"), environ={})
+
+
+def test_a_database_url_with_an_unknown_driver_is_rejected() -> None:
+    with pytest.raises(ConfigError, match=r"database_url: must start with"):
+        load_settings(environ={"DEVMESH_DATABASE_URL": "mysql://x"})
+
+
+def test_other_devmesh_variables_are_left_to_their_readers() -> None:
+    settings = load_settings(environ={"DEVMESH_API_KEY": "dmk_x", "DEVMESH_TEST_REDIS_URL": "x"})
+    assert settings.redis_url is None
+
+
+def test_the_embedded_default_keeps_sqlite_in_the_data_dir(tmp_path: Path) -> None:
+    settings = load_settings(environ={"DEVMESH_DATA_DIR": str(tmp_path)})
+    assert settings.resolved_database_url == f"sqlite+aiosqlite:///{tmp_path}/devmesh.db"
+
+
+def test_a_plain_postgresql_url_gets_the_async_driver() -> None:
+    settings = load_settings(environ={"DEVMESH_DATABASE_URL": "postgresql://u@h/db"})
+    assert settings.resolved_database_url == "postgresql+asyncpg://u@h/db"
+
+
+def test_a_missing_explicit_config_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_settings(tmp_path / "absent.yaml", environ={})
+
+
+def test_the_shipped_config_file_is_valid() -> None:
+    shipped = Path(__file__).parents[2] / "configs" / "config.yaml"
+    assert load_settings(shipped, environ={}).port == 8081
