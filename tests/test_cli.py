@@ -86,7 +86,9 @@ def test_db_upgrade_reports_the_head_revision(run: Run) -> None:
     assert result.stdout.strip().startswith("database at revision 0")
 
 
-@pytest.mark.parametrize("args", [["tenants"], ["tenants", "create"], ["nonsense"], ["serve", "--port", "x"]])
+@pytest.mark.parametrize(
+    "args", [["tenants"], ["tenants", "create"], ["nonsense"], ["serve", "--port", "x"]]
+)
 def test_bad_usage_exits_non_zero_without_a_traceback(run: Run, args: list[str]) -> None:
     result = run(*args)
     assert result.exit_code != 0
@@ -94,7 +96,15 @@ def test_bad_usage_exits_non_zero_without_a_traceback(run: Run, args: list[str])
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["serve"], ["db", "upgrade"], ["tenants", "create"], ["keys", "revoke"], ["config", "check"]]
+    "command",
+    [
+        [],
+        ["serve"],
+        ["db", "upgrade"],
+        ["tenants", "create"],
+        ["keys", "revoke"],
+        ["config", "check"],
+    ],
 )
 def test_every_command_has_help(run: Run, command: list[str]) -> None:
     result = run(*command, "--help")

@@ -1,8 +1,10 @@
 """Errors mapped once for MCP: domain errors become ``isError`` results the agent reads.
 
-Only an unknown tool is a protocol error (-32602), as the spec asks. Anything
-outside the domain tree is logged with its traceback and shown as ``internal``:
-the SDK's own catch-all would show the model ``str(exc)``, which can leak.
+An unknown tool is an ``isError`` result too, not the -32602 protocol error the
+spec suggests: agents read tool results and correct themselves, while protocol
+errors surface to them as opaque failures. Anything outside the domain tree is
+logged with its traceback and shown as ``internal``: the SDK's own catch-all
+would show the model ``str(exc)``, which can leak.
 """
 
 from __future__ import annotations

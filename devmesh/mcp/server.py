@@ -15,10 +15,8 @@ import mcp_types as types
 from mcp.server.caching import CacheHint
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
-from mcp.shared.exceptions import MCPError
-from mcp_types.jsonrpc import INVALID_PARAMS
 
-from devmesh.domain.errors import DevMeshError, UnknownTool
+from devmesh.domain.errors import DevMeshError
 from devmesh.domain.models import Tenant
 from devmesh.mcp.errors import error_result, internal_error_result
 from devmesh.tools.models import CatalogEntry
@@ -64,17 +62,11 @@ def build_server(tools: ToolService, resolve_caller: CallerResolver) -> Server[A
 
     async def call_tool(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
         tenant, upstream_token = await resolve_caller(ctx)
-        instance, dot, operation = params.name.partition(".")
-        if not dot:
-            raise MCPError(
-                INVALID_PARAMS, f"unknown tool {params.name!r}: tools are '<instance>.<operation>'"
-            )
+        instance, _, operation = params.name.partition(".")
         try:
             result = await tools.execute(
                 tenant, instance, operation, params.arguments or {}, upstream_token=upstream_token
             )
-        except UnknownTool as exc:
-            raise MCPError(INVALID_PARAMS, f"unknown tool {params.name!r}: {exc.message}") from None
         except DevMeshError as exc:
             return error_result(exc)
         except Exception:

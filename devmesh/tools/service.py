@@ -291,5 +291,7 @@ async def _find(session: AsyncSession, tenant: Tenant, ref: str) -> ToolRow:
         )
     )
     if row is None:
-        raise UnknownTool(f"no tool {ref!r}; GET /api/v1/tools lists yours")
+        raise UnknownTool(
+            f"no tool {ref!r}; GET /api/v1/tools or MCP tools/list shows the tools you can use"
+        )
     return row

@@ -1,0 +1,71 @@
+"""The service on a real loopback port, and an official-SDK MCP client for it."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+import uvicorn
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from devmesh.app import Services, create_app
+from devmesh.config import Settings
+
+__all__ = ["LiveService", "mcp_client", "run_service"]
+
+
+@dataclass(frozen=True)
+class LiveService:
+    base_url: str
+    services: Services
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.base_url}/mcp"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def run_service(data_dir: Path, **settings: object) -> AsyncIterator[LiveService]:
+    config = Settings.model_validate({"data_dir": data_dir, "host": "127.0.0.1", **settings})
+    app = create_app(config)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(30):
+            while not server.started:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.02)
+        yield LiveService(base_url=f"http://127.0.0.1:{port}", services=app.state.services)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=30)
+
+
+@asynccontextmanager
+async def mcp_client(
+    url: str, api_key: str, *, upstream_token: str | None = None, mode: str = "auto"
+) -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {api_key}"}
+    if upstream_token:
+        headers["X-Upstream-Token"] = upstream_token
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=60) as http,
+        Client(streamable_http_client(url, http_client=http), mode=mode) as client,  # type: ignore[arg-type]
+    ):
+        yield client

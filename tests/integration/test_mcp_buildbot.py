@@ -1,0 +1,295 @@
+"""An agent drives a real Buildbot through Developer Mesh's MCP face over real HTTP.
+
+The service runs on a loopback port; the client is the official MCP SDK's, over
+Streamable HTTP; the CI is a real Buildbot master and worker.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from mcp import Client
+
+from tests.integration.buildbot.fixture import BuildbotServer, run_buildbot
+from tests.integration.live import LiveService, mcp_client, run_service
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+POLL_DEADLINE = 90.0
+
+
+@pytest.fixture(scope="module")
+def buildbot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuildbotServer]:
+    with run_buildbot(tmp_path_factory.mktemp("buildbot")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveService]:
+    async with run_service(tmp_path_factory.mktemp("devmesh")) as service:
+        yield service
+
+
+async def tenant_with_ci(live: LiveService, buildbot: BuildbotServer) -> str:
+    """A new tenant with a Buildbot tool named 'ci' registered by base_url alone."""
+    _, key = await live.services.tenants.create_tenant(f"t-{uuid.uuid4().hex[:8]}")
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        created = await http.post(
+            "/api/v1/tools",
+            headers={"Authorization": f"Bearer {key}"},
+            json={"name": "ci", "provider": "buildbot", "base_url": buildbot.base_url},
+        )
+    assert created.status_code == 201, created.text
+    return key
+
+
+def structured(result: Any) -> dict[str, Any]:
+    assert result.is_error is False, result.content
+    payload: dict[str, Any] = result.structured_content
+    return payload
+
+
+async def wait_for_status(client: Client, build_id: str, wanted: set[str]) -> dict[str, Any]:
+    deadline = time.monotonic() + POLL_DEADLINE
+    while True:
+        build = structured(await client.call_tool("ci.get_build_status", {"build_id": build_id}))
+        if build["status"] in wanted:
+            return build
+        assert time.monotonic() < deadline, f"build {build_id} stuck at {build['status']}"
+        await anyio.sleep(0.2)
+
+
+async def test_a_build_goes_from_trigger_to_succeeded(
+    live: LiveService, buildbot: BuildbotServer
+) -> None:
+    key = await tenant_with_ci(live, buildbot)
+    async with mcp_client(live.mcp_url, key) as client:
+        started = time.perf_counter()
+        build = structured(
+            await client.call_tool("ci.trigger_build", {"project": "runtests", "reason": "mcp"})
+        )
+        assert build["status"] in {"queued", "running"}
+        seen_now = structured(
+            await client.call_tool("ci.get_build_status", {"build_id": build["id"]})
+        )
+        assert seen_now["project"] == "runtests"
+        done = await wait_for_status(client, build["id"], {"succeeded", "failed", "cancelled"})
+        elapsed = time.perf_counter() - started
+    assert done["status"] == "succeeded"
+    print(f"\ntrigger_build -> succeeded through MCP: {elapsed:.2f}s")
+
+
+async def test_a_failing_builds_logs_show_and_find_the_error(
+    live: LiveService, buildbot: BuildbotServer
+) -> None:
+    key = await tenant_with_ci(live, buildbot)
+    async with mcp_client(live.mcp_url, key) as client:
+        build = structured(
+            await client.call_tool(
+                "ci.trigger_build", {"project": "runtests", "parameters": {"fail": True}}
+            )
+        )
+        done = await wait_for_status(client, build["id"], {"succeeded", "failed", "cancelled"})
+        assert done["status"] == "failed"
+        page = structured(
+            await client.call_tool("ci.get_build_logs", {"build_id": done["id"], "lines": 50})
+        )
+        texts = [line["text"] for line in page["lines"]]
+        assert any("failing on purpose" in text for text in texts)
+        found = structured(
+            await client.call_tool(
+                "ci.search_build_logs", {"build_id": done["id"], "pattern": "failing on purpose"}
+            )
+        )
+    assert found["matches"], found
+    assert found["matches"][0]["line"]["stream"] == "stderr"
+
+
+async def test_cancelling_a_running_build_leaves_it_cancelled(
+    live: LiveService, buildbot: BuildbotServer
+) -> None:
+    key = await tenant_with_ci(live, buildbot)
+    async with mcp_client(live.mcp_url, key) as client:
+        build = structured(
+            await client.call_tool(
+                "ci.trigger_build", {"project": "runtests", "parameters": {"sleep": "60"}}
+            )
+        )
+        running = await wait_for_status(client, build["id"], {"running"})
+        structured(await client.call_tool("ci.cancel_build", {"build_id": running["id"]}))
+        done = await wait_for_status(client, running["id"], {"cancelled", "failed", "succeeded"})
+    assert done["status"] == "cancelled"
+
+
+async def test_tools_list_shows_only_the_callers_tools_in_a_stable_order(
+    live: LiveService, buildbot: BuildbotServer
+) -> None:
+    first = await tenant_with_ci(live, buildbot)
+    _, second = await live.services.tenants.create_tenant(f"t-{uuid.uuid4().hex[:8]}")
+    async with mcp_client(live.mcp_url, first) as client:
+        names = [tool.name for tool in (await client.list_tools()).tools]
+    async with mcp_client(live.mcp_url, second) as client:
+        assert (await client.list_tools()).tools == []
+    assert names == sorted(names)
+    assert {"ci.trigger_build", "ci.get_build_logs", "ci.search_build_logs"} <= set(names)
+
+
+async def test_tools_carry_schemas_and_annotations(
+    live: LiveService, buildbot: BuildbotServer
+) -> None:
+    key = await tenant_with_ci(live, buildbot)
+    async with mcp_client(live.mcp_url, key) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    trigger, logs, cancel = (
+        tools["ci.trigger_build"],
+        tools["ci.get_build_logs"],
+        tools["ci.cancel_build"],
+    )
+    assert trigger.input_schema["required"] == ["project"]
+    assert trigger.output_schema is not None and "status" in trigger.output_schema["properties"]
+    assert logs.annotations is not None and logs.annotations.read_only_hint is True
+    assert cancel.annotations is not None and cancel.annotations.destructive_hint is True
+
+
+async def test_another_tenant_can_neither_see_nor_call_the_tool(
+    live: LiveService, buildbot: BuildbotServer
+) -> None:
+    owner = await tenant_with_ci(live, buildbot)
+    _, stranger = await live.services.tenants.create_tenant(f"t-{uuid.uuid4().hex[:8]}")
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        tool_id = (
+            await http.get("/api/v1/tools/ci", headers={"Authorization": f"Bearer {owner}"})
+        ).json()["id"]
+        for ref in ("ci", tool_id):
+            for method, path in [
+                ("GET", f"/api/v1/tools/{ref}"),
+                ("GET", f"/api/v1/tools/{ref}/operations"),
+                ("POST", f"/api/v1/tools/{ref}/operations/list_builds"),
+                ("DELETE", f"/api/v1/tools/{ref}"),
+            ]:
+                response = await http.request(
+                    method, path, headers={"Authorization": f"Bearer {stranger}"}, json={}
+                )
+                assert response.status_code == 404, (method, path, response.text)
+                assert response.headers["content-type"] == "application/problem+json"
+    async with mcp_client(live.mcp_url, stranger) as client:
+        result = await client.call_tool("ci.list_builds", {})
+    assert result.is_error is True
+    assert result.structured_content["error"] == "unknown_tool"
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "status", "code"),
+    [
+        ("nope.list_builds", {}, 404, "unknown_tool"),
+        ("ci.no_such_operation", {}, 404, "unknown_tool"),
+        ("ci.list_builds", {"limit": "many"}, 422, "invalid_input"),
+        ("ci.get_build_status", {}, 422, "invalid_input"),
+        ("ci.trigger_build", {"project": "runtests", "surprise": 1}, 422, "invalid_input"),
+        ("ci.get_build_status", {"build_id": "999999"}, 404, "upstream_not_found"),
+        ("ci.trigger_build", {"project": "no-such-builder"}, 404, "upstream_not_found"),
+    ],
+)
+async def test_bad_input_is_a_clear_4xx_on_rest_and_an_error_result_on_mcp(
+    live: LiveService,
+    buildbot: BuildbotServer,
+    tool: str,
+    arguments: dict[str, Any],
+    status: int,
+    code: str,
+) -> None:
+    key = await tenant_with_ci(live, buildbot)
+    instance, operation = tool.split(".")
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        response = await http.post(
+            f"/api/v1/tools/{instance}/operations/{operation}",
+            headers={"Authorization": f"Bearer {key}"},
+            json=arguments,
+        )
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == code
+    async with mcp_client(live.mcp_url, key) as client:
+        result = await client.call_tool(tool, arguments)
+    assert result.is_error is True
+    assert result.structured_content["error"] == code
+    assert result.structured_content["message"]
+    assert "Traceback" not in json.dumps(result.structured_content)
+
+
+async def test_mcp_without_a_key_is_401(live: LiveService) -> None:
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            live.mcp_url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+        )
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_clients_that_still_initialize_are_served(
+    live: LiveService, buildbot: BuildbotServer
+) -> None:
+    key = await tenant_with_ci(live, buildbot)
+    async with mcp_client(live.mcp_url, key, mode="legacy") as client:
+        names = [tool.name for tool in (await client.list_tools()).tools]
+        builds = structured(await client.call_tool("ci.list_builds", {"limit": 5}))
+    assert "ci.list_builds" in names
+    assert isinstance(builds["builds"], list)
+
+
+async def test_a_canary_credential_never_appears_in_responses_logs_or_metrics(
+    live: LiveService,
+    buildbot: BuildbotServer,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    canary = f"canary-{uuid.uuid4().hex}"
+    key = await tenant_with_ci(live, buildbot)
+    captured: list[str] = []
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        auth = {"Authorization": f"Bearer {key}"}
+        stored = await http.put(
+            "/api/v1/tools/ci/credentials",
+            headers=auth,
+            json={"credentials": {"type": "bearer", "token": canary}},
+        )
+        assert stored.status_code == 204
+        for path in ("/api/v1/tools", "/api/v1/tools/ci", "/api/v1/tools/ci/operations"):
+            captured.append((await http.get(path, headers=auth)).text)
+        bad = await http.put(
+            "/api/v1/tools/ci/credentials",
+            headers=auth,
+            json={"credentials": {"type": "basic", "password": canary}},
+        )
+        captured.append(bad.text)
+        captured.append(
+            (
+                await http.post(
+                    "/api/v1/tools/ci/operations/get_build_status",
+                    headers={**auth, "X-Upstream-Token": canary},
+                    json={"build_id": "999999"},
+                )
+            ).text
+        )
+    async with mcp_client(live.mcp_url, key, upstream_token=canary) as client:
+        for name, arguments in [
+            ("ci.list_builds", {"limit": 3}),
+            ("ci.get_build_status", {"build_id": "999999"}),
+        ]:
+            result = await client.call_tool(name, arguments)
+            captured.append(json.dumps(result.model_dump(mode="json")))
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        captured.append((await http.get("/metrics")).text)
+    out, err = capfd.readouterr()
+    captured += [out, err, caplog.text]
+    captured += [record.getMessage() for record in caplog.records]
+    leaks = [text for text in captured if canary in text]
+    assert bad.status_code == 422
+    assert not leaks, leaks[:1]
