@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 import structlog
@@ -70,9 +71,11 @@ async def open_services(
         if settings.auto_migrate:
             await db.upgrade()
         # One pooled client for every upstream call: connections are reused across
-        # calls and tenants (credentials travel per request, never in the pool).
+        # calls and tenants. Credentials travel per request, and the cookie jar
+        # accepts nothing, so no session can pass from one tenant's call to another's.
         http = await stack.enter_async_context(
             httpx.AsyncClient(
+                cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
                 timeout=httpx.Timeout(30.0, connect=5.0),
                 limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
                 follow_redirects=False,
@@ -89,10 +92,12 @@ async def open_services(
         )
 
 
-async def _mcp_route(scope: Scope, receive: Receive, send: Send) -> None:
-    # The endpoint is built in the lifespan, after routes are declared.
-    endpoint: McpHttpEndpoint = scope["app"].state.mcp
-    await endpoint(scope, receive, send)
+class _McpRoute:
+    """The /mcp route; the endpoint itself is built in the lifespan, after routing."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint: McpHttpEndpoint = scope["app"].state.mcp
+        await endpoint(scope, receive, send)
 
 
 def create_app(settings: Settings, *, registry: ProviderRegistry | None = None) -> FastAPI:
@@ -124,6 +129,6 @@ def create_app(settings: Settings, *, registry: ProviderRegistry | None = None) 
     app.include_router(tenant.router)
     app.include_router(keys.router)
     app.include_router(tools.router)
-    app.router.routes.append(Route("/mcp", _mcp_route, methods=["GET", "POST", "DELETE"]))
+    app.router.routes.append(Route("/mcp", _McpRoute(), methods=["GET", "POST", "DELETE"]))
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

@@ -21,6 +21,7 @@ import uvicorn
 from devmesh.app import Services, create_app, open_services
 from devmesh.config import ConfigError, Settings, load_settings
 from devmesh.domain.errors import DevMeshError
+from devmesh.mcp.stdio import serve_stdio
 from devmesh.observability.logging import configure_logging
 
 __all__ = ["main"]
@@ -116,6 +117,30 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     server.run()
     if not server.started:
         sys.exit(1)
+
+
+@cli.command("mcp")
+@click.option(
+    "--api-key",
+    envvar="DEVMESH_API_KEY",
+    required=True,
+    help="The tenant's API key (or DEVMESH_API_KEY).",
+)
+@click.option(
+    "--upstream-token",
+    envvar="DEVMESH_UPSTREAM_TOKEN",
+    default=None,
+    help="Your own token for the tools, instead of stored credentials.",
+)
+@click.pass_context
+def mcp_stdio(ctx: click.Context, api_key: str, upstream_token: str | None) -> None:
+    """Serve MCP on stdin/stdout for the tenant the API key names."""
+
+    async def work(services: Services) -> None:
+        tenant = await services.tenants.authenticate(api_key)
+        await serve_stdio(services.tools, tenant, upstream_token=upstream_token)
+
+    _run(ctx, work)
 
 
 @cli.group()

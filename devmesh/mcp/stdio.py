@@ -1,0 +1,25 @@
+"""MCP over stdio (``devmesh mcp``), for IDEs that launch their servers.
+
+The tenant is fixed for the life of the process: the one the API key names.
+"""
+
+from __future__ import annotations
+
+from mcp.server.stdio import stdio_server
+
+from devmesh.domain.models import Tenant
+from devmesh.mcp.server import Context, build_server
+from devmesh.tools.service import ToolService
+
+__all__ = ["serve_stdio"]
+
+
+async def serve_stdio(
+    tools: ToolService, tenant: Tenant, *, upstream_token: str | None = None
+) -> None:
+    async def caller(_ctx: Context) -> tuple[Tenant, str | None]:
+        return tenant, upstream_token
+
+    server = build_server(tools, caller)
+    async with stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())
