@@ -17,17 +17,27 @@ import structlog
 
 from devmesh.domain.errors import DevMeshError
 
-__all__ = ["error_result", "internal_error_result"]
+__all__ = ["error_payload", "error_result", "internal_error_result"]
 
 _log = structlog.get_logger(__name__)
 
 
 def _result(payload: dict[str, Any]) -> types.CallToolResult:
+    # The machine-readable part rides in the text, not structuredContent: clients
+    # such as the TypeScript SDK validate structuredContent against the tool's
+    # outputSchema even on errors, and an error is not shaped like a result.
     return types.CallToolResult(
         content=[types.TextContent(text=f"{payload['message']}\n{json.dumps(payload)}")],
-        structured_content=payload,
         is_error=True,
     )
+
+
+def error_payload(result: types.CallToolResult) -> dict[str, Any]:
+    """The ``{error, message, retriable, details}`` object of an error result."""
+    block = result.content[0]
+    assert isinstance(block, types.TextContent)
+    payload: dict[str, Any] = json.loads(block.text.rsplit("\n", 1)[1])
+    return payload
 
 
 def error_result(exc: DevMeshError) -> types.CallToolResult:

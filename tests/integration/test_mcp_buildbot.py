@@ -17,6 +17,7 @@ import httpx
 import pytest
 from mcp import Client
 
+from devmesh.mcp.errors import error_payload
 from tests.integration.buildbot.fixture import BuildbotServer, run_buildbot
 from tests.integration.live import LiveService, mcp_client, run_service
 
@@ -182,7 +183,7 @@ async def test_another_tenant_can_neither_see_nor_call_the_tool(
     async with mcp_client(live.mcp_url, stranger) as client:
         result = await client.call_tool("ci.list_builds", {})
     assert result.is_error is True
-    assert result.structured_content["error"] == "unknown_tool"
+    assert error_payload(result)["error"] == "unknown_tool"
 
 
 @pytest.mark.parametrize(
@@ -219,9 +220,9 @@ async def test_bad_input_is_a_clear_4xx_on_rest_and_an_error_result_on_mcp(
     async with mcp_client(live.mcp_url, key) as client:
         result = await client.call_tool(tool, arguments)
     assert result.is_error is True
-    assert result.structured_content["error"] == code
-    assert result.structured_content["message"]
-    assert "Traceback" not in json.dumps(result.structured_content)
+    assert error_payload(result)["error"] == code
+    assert error_payload(result)["message"]
+    assert "Traceback" not in json.dumps(result.model_dump(mode="json"))
 
 
 async def test_mcp_without_a_key_is_401(live: LiveService) -> None:

@@ -4,7 +4,7 @@ import pytest
 
 from devmesh.api.errors import status_for
 from devmesh.domain import errors as e
-from devmesh.mcp.errors import error_result
+from devmesh.mcp.errors import error_payload, error_result
 
 TABLE: list[tuple[type[e.DevMeshError], int, bool]] = [
     (e.DevMeshError, 400, False),
@@ -39,7 +39,8 @@ def test_rest_status_and_mcp_error_result(
     assert status_for(error) == status
     result = error_result(error)
     assert result.is_error is True
-    assert result.structured_content == {
+    assert result.structured_content is None
+    assert error_payload(result) == {
         "error": cls.code,
         "message": "build 42 not found on ci",
         "retriable": retriable,
