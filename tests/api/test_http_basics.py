@@ -1,9 +1,12 @@
 """What every HTTP caller relies on: health, auth, problem+json, tenant isolation."""
 
+from pathlib import Path
+
 import httpx
 import pytest
 
-from devmesh.app import Services
+from devmesh.app import Services, create_app
+from devmesh.config import Settings
 
 pytestmark = pytest.mark.anyio
 
@@ -159,3 +162,17 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
 async def test_openapi_describes_the_api(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     assert "/api/v1/tenant" in spec["paths"]
+
+
+async def test_readiness_is_503_naming_the_database_when_the_schema_is_behind(
+    tmp_path: Path,
+) -> None:
+    settings = Settings.model_validate({"data_dir": tmp_path, "auto_migrate": False})
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            response = await http.get("/readyz")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "devmesh db upgrade" in response.json()["checks"]["database"]
