@@ -42,7 +42,11 @@ class NoConfig(BaseModel):
 
 @dataclass(frozen=True)
 class Connection:
-    """Everything an adapter needs to reach one tool instance, for one call."""
+    """Everything an adapter needs to reach one tool instance.
+
+    ToolService caches the adapter per instance and credentials, so state an adapter
+    keeps (a login session, resolved builders) lives as long as the instance is unchanged.
+    """
 
     base_url: str
     config: BaseModel

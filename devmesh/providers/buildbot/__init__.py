@@ -1,25 +1,29 @@
-"""Buildbot: a CI server that runs anywhere, driven through its REST API."""
+"""Buildbot: trigger, watch, cancel and retry builds, and read their logs, over REST.
+
+A project is a builder name. Only the master's base URL is needed: the adapter finds
+the force scheduler that serves each builder. See ``adapter`` for the build id scheme.
+"""
 
 from __future__ import annotations
 
 from devmesh.adapters.operations import CI_OPERATIONS
-from devmesh.adapters.registry import Connection, Provider
+from devmesh.adapters.registry import Provider
 from devmesh.providers.buildbot.adapter import BuildbotAdapter
 from devmesh.providers.buildbot.models import BuildbotConfig
 
-__all__ = ["provider"]
-
-
-def _create(connection: Connection) -> BuildbotAdapter:
-    return BuildbotAdapter(connection)
+__all__ = ["BuildbotAdapter", "BuildbotConfig", "provider"]
 
 
 provider = Provider(
     name="buildbot",
     title="Buildbot",
-    description="Trigger, watch, cancel and retry Buildbot builds and read their logs. "
-    "A project is a builder name.",
-    create_adapter=_create,
+    description=(
+        "Trigger, watch, cancel and retry Buildbot builds and read their logs. A project is "
+        "a builder name; parameters are the force scheduler's fields (e.g. properties). "
+        "trigger_build returns a 'br-<n>' id for the build request, usable at once; "
+        "started builds have numeric ids."
+    ),
+    create_adapter=BuildbotAdapter,
     operations=CI_OPERATIONS,
     config_model=BuildbotConfig,
     docs_url="https://docs.buildbot.net/latest/developer/rest.html",

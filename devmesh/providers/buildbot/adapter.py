@@ -1,290 +1,604 @@
-"""The Buildbot adapter: CI operations over Buildbot's REST API.
+"""The Buildbot adapter: the CI operations over Buildbot's REST API.
 
-Build ids: a trigger returns before Buildbot has started the build, so its id
-names the build request, ``br-<buildrequestid>``; ``get_build`` accepts it at
-once and follows it to the build when one starts. Builds listed or started are
-named by their build id, plain digits. Both kinds work in every operation.
+Build ids. Buildbot answers a trigger with a *build request*; the build itself is
+made only when a worker takes the request, maybe much later. So there are two
+kinds of id, and every operation takes both:
+
+* ``br-<buildrequestid>``: what ``trigger_build`` and ``retry_build`` return. It
+  works at once: while nothing runs it reads as ``queued`` (or ``cancelled`` if the
+  request was dropped); once a build runs it reads as that build, under the
+  build's own id (the newest build, if Buildbot retried the request).
+* ``<buildid>`` (digits): a build that started, as ``list_builds`` shows it and as
+  a ``br-`` id resolves to. It is Buildbot's global build id, not the per-builder
+  number shown in the UI (that one is ``Build.number``).
+
+Statuses. Buildbot's results map as success, warnings and skipped → succeeded;
+failure and exception → failed; cancelled → cancelled; retry → queued (Buildbot
+will run the request again, and the build id follows it). An unfinished build is
+running; a request without a build is queued.
+
+Logs. ``read_log_lines`` reads every step's stdio log (Buildbot's ``s`` logs; html
+and text logs are left out), at most ``BuildbotConfig.max_log_lines`` lines (50,000
+by default): past that the end of the build is kept, where failures are. Lines are
+numbered by their place in the whole build log, so a number means the same line
+whether or not ``failed_only`` or the cap left earlier lines out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from collections.abc import Awaitable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from devmesh.adapters.registry import Connection
-from devmesh.domain.errors import UpstreamInvalidArgument, UpstreamNotFound
+from devmesh.domain.errors import AdapterError, UpstreamInvalidArgument, UpstreamNotFound
 from devmesh.domain.models import Build, BuildRequest, BuildStatus, LogLine
 from devmesh.providers.buildbot.client import BuildbotClient
-from devmesh.providers.buildbot.models import BuildbotConfig
+from devmesh.providers.buildbot.models import (
+    BuildbotConfig,
+    WireBuild,
+    WireBuilder,
+    WireBuildRequest,
+    WireField,
+    WireForceScheduler,
+    WireLog,
+    WireLogChunk,
+    WireStep,
+)
 
 __all__ = ["BuildbotAdapter"]
 
+T = TypeVar("T")
+
 _REQUEST_PREFIX = "br-"
-# Buildbot result codes: SUCCESS, WARNINGS, FAILURE, SKIPPED, EXCEPTION, RETRY, CANCELLED.
-_RESULTS = {
-    0: BuildStatus.SUCCEEDED,
-    1: BuildStatus.SUCCEEDED,
-    2: BuildStatus.FAILED,
-    3: BuildStatus.SUCCEEDED,
-    4: BuildStatus.FAILED,
-    5: BuildStatus.QUEUED,
-    6: BuildStatus.CANCELLED,
+_ID = re.compile(r"(br-)?([0-9]{1,18})")
+
+# Buildbot's result codes, in its own order (buildbot.process.results).
+SUCCESS, WARNINGS, FAILURE, SKIPPED, EXCEPTION, RETRY, CANCELLED = range(7)
+_RESULT_NAMES = ("success", "warnings", "failure", "skipped", "exception", "retry", "cancelled")
+_STATUS = {
+    SUCCESS: BuildStatus.SUCCEEDED,
+    WARNINGS: BuildStatus.SUCCEEDED,
+    FAILURE: BuildStatus.FAILED,
+    SKIPPED: BuildStatus.SUCCEEDED,
+    EXCEPTION: BuildStatus.FAILED,
+    RETRY: BuildStatus.QUEUED,
+    CANCELLED: BuildStatus.CANCELLED,
 }
-_STREAMS: dict[str, Any] = {"o": "stdout", "e": "stderr", "h": "header"}
-_CANCEL_WAIT = 10.0
+_RESULTS_FOR_STATUS: dict[BuildStatus, tuple[int, ...]] = {
+    BuildStatus.SUCCEEDED: (SUCCESS, WARNINGS, SKIPPED),
+    BuildStatus.FAILED: (FAILURE, EXCEPTION),
+    BuildStatus.CANCELLED: (CANCELLED,),
+}
+# A step "failed" for failed_only if it is where the build went wrong or was stopped.
+_FAILED_STEP_RESULTS = frozenset({FAILURE, EXCEPTION, CANCELLED})
+
+_Stream = Literal["stdout", "stderr", "header"]
+_STREAMS: dict[str, _Stream] = {
+    "o": "stdout",
+    "e": "stderr",
+    "h": "header",
+}
+_BUILD_PROPERTIES = ("branch", "revision", "got_revision")
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+
+_DEFAULT_REASON = "triggered through Developer Mesh"
+_CANCEL_REASON = "cancelled through Developer Mesh"
+_CANCEL_WAIT_S = 10.0
+_POLL_S = 0.2
+# Builders and schedulers change only when the master is reconfigured. A lookup that
+# misses reads them again unless they are fresh (so a new builder is found at once,
+# and a list of builds of a deleted builder does not re-read them per build); the age
+# limit catches renames and a master rebuilt under the same URL.
+_CATALOG_TTL_S = 300.0
+_LOOKUP_AGES = (_CATALOG_TTL_S, 5.0)
+_LOG_PAGE_LINES = 10_000
+_CONCURRENT_READS = 8
 
 
-def _time(epoch: int | float | None) -> datetime | None:
-    return datetime.fromtimestamp(epoch, UTC) if epoch else None
+def _time(epoch: float | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
+
+
+def _result_name(results: int | None) -> str | None:
+    if results is None or not 0 <= results < len(_RESULT_NAMES):
+        return None
+    return _RESULT_NAMES[results]
+
+
+def _status(complete: bool, results: int | None, started: bool) -> BuildStatus:
+    if not complete:
+        return BuildStatus.RUNNING if started else BuildStatus.QUEUED
+    # An unknown result code is a newer Buildbot's; call it failed rather than hide it.
+    return _STATUS.get(results if results is not None else EXCEPTION, BuildStatus.FAILED)
+
+
+def _property(properties: dict[str, Any], name: str) -> str | None:
+    # Buildbot sends each property as [value, source]; multi-codebase values are dicts.
+    value = properties.get(name)
+    if isinstance(value, list) and value and isinstance(value[0], str) and value[0]:
+        return value[0]
+    return None
+
+
+def _parse_id(build_id: str) -> tuple[Literal["build", "request"], int]:
+    match = _ID.fullmatch(build_id.strip())
+    if match is None:
+        raise UpstreamNotFound(
+            f"{build_id!r} is not a Buildbot build id; use an id that trigger_build or "
+            "list_builds returned (digits, or br-<digits> for a build request)",
+            details={"build_id": build_id},
+        )
+    return ("request" if match.group(1) else "build"), int(match.group(2))
+
+
+def _leaves(fields: Iterable[WireField]) -> Iterable[WireField]:
+    for field in fields:
+        if field.fields:
+            yield from _leaves(field.fields)
+        elif field.type != "nested":
+            yield field
+
+
+def _text(name: str, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise UpstreamInvalidArgument(
+        f"parameter {name!r} takes text or a number, not {type(value).__name__}",
+        details={"parameter": name},
+    )
+
+
+def _coerce(field: WireField, name: str, value: Any) -> Any:
+    """The value as the force form expects it; Buildbot would silently misread others."""
+    if field.type == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise UpstreamInvalidArgument(
+            f"parameter {name!r} is a yes/no flag: pass true or false",
+            details={"parameter": name},
+        )
+    if field.multiple and isinstance(value, list):
+        return [_text(name, item) for item in value]
+    return _text(name, value)
+
+
+def _field_name(field: WireField) -> str:
+    return field.full_name or field.name
+
+
+def _parse_log(chunks: Sequence[WireLogChunk]) -> list[tuple[_Stream, str]]:
+    """(stream, text) per line; each stored line starts with its stream's letter."""
+    lines: list[tuple[_Stream, str]] = []
+    for chunk in sorted(chunks, key=lambda c: c.firstline):
+        parts = chunk.content.split("\n")
+        if parts and parts[-1] == "":
+            parts.pop()
+        for raw in parts:
+            stream = _STREAMS.get(raw[:1])
+            lines.append((stream, raw[1:]) if stream else ("stdout", raw))
+    return lines
+
+
+async def _bounded(calls: Iterable[Awaitable[T]]) -> list[T]:
+    """Run reads side by side, a few at a time, so a long build cannot flood the master."""
+    gate = asyncio.Semaphore(_CONCURRENT_READS)
+
+    async def one(call: Awaitable[T]) -> T:
+        async with gate:
+            return await call
+
+    return list(await asyncio.gather(*(one(call) for call in calls)))
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A build as the caller sees it, and what Buildbot calls it."""
+
+    build: Build
+    builderid: int
+    buildrequestid: int
+    buildid: int | None  # None while the request has no build
+
+
+@dataclass(frozen=True)
+class _LogSlice:
+    step: str
+    log: WireLog
+    first_number: int  # of the log's first line, in the whole build log
+    offset: int  # first line to read, within the log
+    count: int
 
 
 class BuildbotAdapter:
+    """CI operations on one Buildbot master. Keep one per tool instance: it caches the
+    master's builders and force schedulers, and its login session."""
+
     def __init__(self, connection: Connection) -> None:
-        assert isinstance(connection.config, BuildbotConfig)
+        if not isinstance(connection.config, BuildbotConfig):
+            raise TypeError(f"expected a BuildbotConfig, got {type(connection.config).__name__}")
         self._config = connection.config
         self._client = BuildbotClient(
             base_url=connection.base_url,
             http=connection.http,
             credentials=connection.credentials,
+            timeout=connection.config.request_timeout,
         )
-        self._builders: dict[int, str] | None = None
+        self._builders: list[WireBuilder] = []
+        self._builders_at = -_CATALOG_TTL_S
+        self._schedulers: list[WireForceScheduler] = []
+        self._schedulers_at = -_CATALOG_TTL_S
 
-    # --- lookups -----------------------------------------------------------------
-
-    async def _builder_names(self, *, refresh: bool = False) -> dict[int, str]:
-        # Builder ids differ between masters and restarts; names are what users know.
-        if self._builders is None or refresh:
-            builders = await self._client.get_list("/builders", "builders", "list builders")
-            self._builders = {b["builderid"]: b["name"] for b in builders}
-        return self._builders
-
-    async def _builder_id(self, name: str) -> int:
-        for refresh in (False, True):
-            for builder_id, builder_name in (await self._builder_names(refresh=refresh)).items():
-                if builder_name == name:
-                    return builder_id
-        known = ", ".join(sorted((await self._builder_names()).values()))
-        raise UpstreamNotFound(
-            f"buildbot has no builder {name!r}; builders: {known}",
-            details={"project": name, "builders": sorted((await self._builder_names()).values())},
-        )
-
-    async def _scheduler_for(self, builder: str) -> str:
-        if self._config.scheduler:
-            return self._config.scheduler
-        schedulers = await self._client.get_list(
-            "/forceschedulers", "forceschedulers", "list force schedulers"
-        )
-        # A scheduler does not check the builder it is asked for, so pick the one
-        # that serves this builder rather than trusting any.
-        for scheduler in schedulers:
-            if builder in scheduler.get("builder_names", []):
-                return str(scheduler["name"])
-        raise UpstreamInvalidArgument(
-            f"no force scheduler on buildbot can start {builder!r}; "
-            "add a ForceScheduler for it to master.cfg or set config.scheduler"
-        )
-
-    # --- mapping -----------------------------------------------------------------
-
-    async def _build(self, raw: dict[str, Any]) -> Build:
-        names = await self._builder_names()
-        if raw["builderid"] not in names:
-            names = await self._builder_names(refresh=True)
-        name = names.get(raw["builderid"], str(raw["builderid"]))
-        results = raw.get("results")
-        if raw.get("complete"):
-            status = _RESULTS.get(results if isinstance(results, int) else 4, BuildStatus.FAILED)
-        else:
-            status = BuildStatus.RUNNING if raw.get("started_at") else BuildStatus.QUEUED
-        started, finished = _time(raw.get("started_at")), _time(raw.get("complete_at"))
-        properties = raw.get("properties") or {}
-        branch = properties.get("branch", [None])[0] if "branch" in properties else None
-        return Build(
-            id=str(raw["buildid"]),
-            project=name,
-            number=raw.get("number"),
-            branch=branch or None,
-            status=status,
-            status_text=raw.get("state_string"),
-            started_at=started,
-            finished_at=finished,
-            duration=(finished - started).total_seconds() if started and finished else None,
-            url=f"{self._client.base_url}/#/builders/{raw['builderid']}/builds/{raw.get('number')}",
-            metadata={"buildrequestid": raw.get("buildrequestid"), "results": results},
-        )
-
-    async def _request(self, request_id: str) -> Build:
-        """A build request: the build it became, or its own state while queued."""
-        what = f"build {_REQUEST_PREFIX}{request_id}"
-        builds = await self._client.get_list(
-            "/builds", "builds", what, buildrequestid=request_id, order="-buildid", limit=1
-        )
-        if builds:
-            return await self._build(builds[0])
-        [raw] = await self._client.get_list(f"/buildrequests/{request_id}", "buildrequests", what)
-        names = await self._builder_names()
-        cancelled = raw.get("complete") and raw.get("results") == 6
-        return Build(
-            id=f"{_REQUEST_PREFIX}{request_id}",
-            project=names.get(raw["builderid"], str(raw["builderid"])),
-            status=BuildStatus.CANCELLED if cancelled else BuildStatus.QUEUED,
-            status_text="cancelled before it started" if cancelled else "waiting for a worker",
-            metadata={"buildrequestid": raw["buildrequestid"]},
-        )
-
-    @staticmethod
-    def _parse_id(build_id: str) -> tuple[str, str]:
-        """``("request", n)`` or ``("build", n)``."""
-        kind, number = "build", build_id
-        if build_id.startswith(_REQUEST_PREFIX):
-            kind, number = "request", build_id.removeprefix(_REQUEST_PREFIX)
-        if not number.isdigit():
-            raise UpstreamNotFound(
-                f"{build_id!r} is not a buildbot build id; use an id from trigger_build or "
-                "list_builds (digits, or br-<digits> for a queued request)"
-            )
-        return kind, number
-
-    async def _resolve(self, build_id: str) -> Build:
-        kind, number = self._parse_id(build_id)
-        try:
-            if kind == "request":
-                return await self._request(number)
-            [raw] = await self._client.get_list(
-                f"/builds/{number}", "builds", f"build {build_id}", property="branch"
-            )
-            return await self._build(raw)
-        except UpstreamNotFound:
-            raise UpstreamNotFound(
-                f"build {build_id} not found on buildbot; list_builds shows recent ids",
-                details={"build_id": build_id},
-            ) from None
-
-    # --- CIAdapter -----------------------------------------------------------------
+    # --- CIAdapter -------------------------------------------------------------------
 
     async def ping(self) -> None:
-        await self._builder_names(refresh=True)
+        await self._builder_list(max_age=0)
 
     async def trigger_build(self, request: BuildRequest) -> Build:
-        builder_id = await self._builder_id(request.project)
-        scheduler = await self._scheduler_for(request.project)
-        params: dict[str, Any] = {"builderid": str(builder_id), **request.parameters}
-        if request.reason:
-            params["reason"] = request.reason
-        if request.branch:
-            params["branch"] = request.branch
-        if request.commit:
-            params["revision"] = request.commit
-        result = await self._client.control(
-            f"/forceschedulers/{scheduler}", "force", params, f"trigger {request.project}"
-        )
-        _, request_ids = result
-        request_id = str(next(iter(request_ids.values())))
-        return await self._request(request_id)
+        builder = await self._builder_named(request.project)
+        scheduler = await self._scheduler_for(builder.name, request.parameters)
+        params = _force_params(scheduler, builder, request)
+        requests = await self._client.force(scheduler.name, params)
+        if builder.builderid not in requests:
+            raise AdapterError(
+                f"buildbot accepted the trigger of {builder.name!r} but made no build request "
+                f"for it; check force scheduler {scheduler.name!r} in master.cfg"
+            )
+        return self._requested(builder.name, builder.builderid, requests[builder.builderid])
 
     async def get_build(self, build_id: str) -> Build:
-        return await self._resolve(build_id)
+        return (await self._find(build_id)).build
 
     async def list_builds(
         self, *, project: str | None, status: BuildStatus | None, limit: int
     ) -> list[Build]:
-        params: dict[str, Any] = {"order": "-buildid", "limit": limit}
-        if project:
-            params["builderid"] = await self._builder_id(project)
-        if status is BuildStatus.FAILED:
-            # Failures and exceptions are both "failed" here; filter after fetching.
-            params.update(complete="true", limit=limit * 4)
-        elif status is BuildStatus.SUCCEEDED:
-            params.update(complete="true", limit=limit * 4)
-        elif status in (BuildStatus.RUNNING, BuildStatus.QUEUED):
-            params["complete"] = "false"
-        elif status is BuildStatus.CANCELLED:
-            params["results"] = 6
-        raws = await self._client.get_list("/builds", "builds", "list builds", **params)
-        builds = [await self._build(raw) for raw in raws]
-        if status is not None:
-            builds = [build for build in builds if build.status is status]
-        return builds[:limit]
+        builderid = (await self._builder_named(project)).builderid if project else None
+        queued: list[Build] = []
+        if status in (None, BuildStatus.QUEUED):
+            # Requests waiting for a worker have no build yet, but they are the newest work.
+            pending = await self._client.pending_build_requests(builderid=builderid, limit=limit)
+            queued = [await self._queued(request) for request in pending]
+            if status is BuildStatus.QUEUED:
+                return queued[:limit]
+        wires = await self._client.builds(
+            builderid=builderid,
+            complete=False if status is BuildStatus.RUNNING else None,
+            results=_RESULTS_FOR_STATUS.get(status, ()) if status else (),
+            limit=limit,
+            properties=_BUILD_PROPERTIES,
+        )
+        builds = [await self._build(wire) for wire in wires]
+        return (queued + builds)[:limit]
 
     async def cancel_build(self, build_id: str) -> Build:
-        build = await self._resolve(build_id)
-        if build.status.finished:
-            return build
-        if build.id.startswith(_REQUEST_PREFIX):
-            await self._client.control(
-                f"/buildrequests/{build.id.removeprefix(_REQUEST_PREFIX)}",
-                "cancel",
-                {"reason": "cancelled through Developer Mesh"},
-                f"cancel {build_id}",
-            )
+        found = await self._find(build_id)
+        if found.build.status.finished:
+            return found.build
+        if found.buildid is None or found.build.status is BuildStatus.QUEUED:
+            # Cancelling the request also stops its build if a worker took it meanwhile.
+            await self._client.cancel_build_request(found.buildrequestid, reason=_CANCEL_REASON)
         else:
-            await self._client.control(
-                f"/builds/{build.id}",
-                "stop",
-                {"reason": "cancelled through Developer Mesh"},
-                f"cancel {build_id}",
-            )
-        # Buildbot answers before the build has stopped; wait a little for it.
-        deadline = time.monotonic() + _CANCEL_WAIT
+            await self._client.stop_build(found.buildid, reason=_CANCEL_REASON)
+        # Buildbot answers before the worker has stopped; wait a little for the outcome.
+        deadline = time.monotonic() + _CANCEL_WAIT_S
+        build = found.build
         while not build.status.finished and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-            build = await self._resolve(build.id)
+            await asyncio.sleep(_POLL_S)
+            build = (await self._find(build_id)).build
         return build
 
     async def retry_build(self, build_id: str) -> Build:
-        build = await self._resolve(build_id)
-        if build.id.startswith(_REQUEST_PREFIX):
+        found = await self._find(build_id)
+        if not found.build.status.finished:
             raise UpstreamInvalidArgument(
-                f"build {build_id} has not started yet; there is nothing to retry"
+                f"build {build_id} is still {found.build.status}; retry_build reruns a finished "
+                "build, so wait for it or cancel it first",
+                details={"build_id": build_id, "status": str(found.build.status)},
             )
-        result = await self._client.control(
-            f"/builds/{build.id}", "rebuild", {}, f"retry {build_id}"
-        )
-        _, request_ids = result
-        return await self._request(str(next(iter(request_ids.values()))))
+        if found.buildid is None:
+            raise UpstreamInvalidArgument(
+                f"build {build_id} was {found.build.status} before it started, so there is no "
+                "build to rerun; use trigger_build instead",
+                details={"build_id": build_id},
+            )
+        requests = await self._client.rebuild(found.buildid)
+        if found.builderid not in requests:
+            raise AdapterError(
+                f"buildbot accepted the rebuild of build {found.buildid} but made no build request"
+            )
+        rebuilt = self._requested(found.build.project, found.builderid, requests[found.builderid])
+        metadata = {**rebuilt.metadata, "rebuild_of": str(found.buildid)}
+        return rebuilt.model_copy(update={"metadata": metadata})
 
     async def read_log_lines(self, build_id: str, *, failed_only: bool) -> list[LogLine]:
-        build = await self._resolve(build_id)
-        if build.id.startswith(_REQUEST_PREFIX):
+        found = await self._find(build_id)
+        if found.buildid is None:
             return []
-        steps = await self._client.get_list(
-            f"/builds/{build.id}/steps", "steps", f"steps of build {build_id}"
-        )
+        steps = await self._client.steps(found.buildid)
+        # Every step's logs are listed, not only the chosen ones, so line numbers can count
+        # the lines before them.
+        logs = await _bounded(self._client.logs(step.stepid) for step in steps)
+        chosen = steps
         if failed_only:
-            failed = [s for s in steps if s.get("results") not in (None, 0, 1, 3)]
-            steps = failed or steps
+            chosen = [s for s in steps if s.results in _FAILED_STEP_RESULTS] or steps
+        slices = self._plan(steps, logs, {step.stepid for step in chosen})
+        contents = await _bounded(self._read(piece) for piece in slices)
         lines: list[LogLine] = []
-        budget = self._config.max_log_lines
-        for step in steps:
-            logs = await self._client.get_list(
-                f"/steps/{step['stepid']}/logs", "logs", f"logs of build {build_id}"
-            )
-            for log in logs:
-                if log.get("type") != "s" or budget <= 0:
-                    continue
-                # The newest lines are what matters in a long log: read the end.
-                count = int(log.get("num_lines") or 0)
-                offset = max(0, count - budget)
-                chunks = await self._client.get_list(
-                    f"/logs/{log['logid']}/contents",
-                    "logchunks",
-                    f"log of build {build_id}",
-                    offset=offset,
-                    limit=budget,
+        for piece, content in zip(slices, contents, strict=True):
+            for index, (stream, text) in enumerate(content[: piece.count]):
+                lines.append(
+                    LogLine(
+                        number=piece.first_number + piece.offset + index,
+                        step=piece.step,
+                        stream=stream,
+                        text=text.removesuffix("\r"),
+                    )
                 )
-                for chunk in chunks:
-                    for raw_line in chunk["content"].splitlines():
-                        prefix, text = raw_line[:1], raw_line[1:]
-                        lines.append(
-                            LogLine(
-                                number=len(lines) + 1,
-                                step=step["name"],
-                                stream=_STREAMS.get(prefix, "stdout"),
-                                text=text,
-                            )
-                        )
-                budget -= min(count, budget)
         return lines
+
+    # --- builds ----------------------------------------------------------------------
+
+    async def _find(self, build_id: str) -> _Found:
+        kind, number = _parse_id(build_id)
+        if kind == "request":
+            return await self._find_request(number, build_id)
+        try:
+            wire = await self._client.build(number, properties=_BUILD_PROPERTIES)
+        except UpstreamNotFound as exc:
+            raise self._not_found(build_id) from exc
+        if wire.complete and wire.results == RETRY:
+            # Buildbot runs a retried request again as a new build; follow it there.
+            return await self._find_request(wire.buildrequestid, build_id)
+        return _Found(await self._build(wire), wire.builderid, wire.buildrequestid, wire.buildid)
+
+    async def _find_request(self, buildrequestid: int, build_id: str) -> _Found:
+        builds = await self._client.builds(
+            buildrequestid=buildrequestid, limit=1, properties=_BUILD_PROPERTIES
+        )
+        if builds:
+            wire = builds[0]
+            return _Found(await self._build(wire), wire.builderid, buildrequestid, wire.buildid)
+        try:
+            request = await self._client.build_request(buildrequestid)
+        except UpstreamNotFound as exc:
+            raise self._not_found(build_id) from exc
+        return _Found(await self._queued(request), request.builderid, buildrequestid, None)
+
+    @staticmethod
+    def _not_found(build_id: str) -> UpstreamNotFound:
+        return UpstreamNotFound(
+            f"build {build_id} not found on buildbot; list_builds shows recent ids",
+            details={"build_id": build_id},
+        )
+
+    async def _build(self, wire: WireBuild) -> Build:
+        started, finished = _time(wire.started_at), _time(wire.complete_at)
+        status = _status(wire.complete, wire.results, started is not None)
+        return Build(
+            id=str(wire.buildid),
+            project=await self._builder_name(wire.builderid),
+            number=wire.number,
+            branch=_property(wire.properties, "branch"),
+            commit=_property(wire.properties, "got_revision")
+            or _property(wire.properties, "revision"),
+            status=status,
+            status_text=wire.state_string,
+            started_at=started,
+            finished_at=finished if wire.complete else None,
+            duration=(finished - started).total_seconds()
+            if wire.complete and started and finished
+            else None,
+            url=f"{self._client.base_url}/#/builders/{wire.builderid}/builds/{wire.number}",
+            metadata={
+                "buildid": wire.buildid,
+                "buildrequestid": wire.buildrequestid,
+                "builderid": wire.builderid,
+                "results": _result_name(wire.results),
+            },
+        )
+
+    async def _queued(self, request: WireBuildRequest) -> Build:
+        """A request no build has come from (yet)."""
+        if request.complete:
+            status = _status(True, request.results, started=False)
+            result = _result_name(request.results) or "finished"
+            text = f"{result} before it started"
+        else:
+            status = BuildStatus.QUEUED
+            text = "starting on a worker" if request.claimed else "waiting for a worker"
+        return Build(
+            id=f"{_REQUEST_PREFIX}{request.buildrequestid}",
+            project=await self._builder_name(request.builderid),
+            status=status,
+            status_text=text,
+            url=self._request_url(request.buildrequestid),
+            metadata={
+                "buildrequestid": request.buildrequestid,
+                "builderid": request.builderid,
+                "results": _result_name(request.results),
+                "submitted_at": _time(request.submitted_at),
+            },
+        )
+
+    def _requested(self, project: str, builderid: int, buildrequestid: int) -> Build:
+        # Built from what the trigger told us: asking Buildbot again would only race
+        # the worker, and the id reads right whatever has happened since.
+        return Build(
+            id=f"{_REQUEST_PREFIX}{buildrequestid}",
+            project=project,
+            status=BuildStatus.QUEUED,
+            status_text="requested; waiting for a worker",
+            url=self._request_url(buildrequestid),
+            metadata={"buildrequestid": buildrequestid, "builderid": builderid},
+        )
+
+    def _request_url(self, buildrequestid: int) -> str:
+        # The UI's request page forwards to the build once there is one.
+        return f"{self._client.base_url}/#/buildrequests/{buildrequestid}?redirect_to_build=true"
+
+    # --- logs ------------------------------------------------------------------------
+
+    def _plan(
+        self, steps: Sequence[WireStep], logs: Sequence[list[WireLog]], chosen: set[int]
+    ) -> list[_LogSlice]:
+        """Which lines of which logs to read: the chosen steps' stdio, the end if too long."""
+        slices: list[_LogSlice] = []
+        number = 1
+        for step, step_logs in zip(steps, logs, strict=True):
+            for log in step_logs:
+                if log.type != "s":
+                    continue
+                if step.stepid in chosen and log.num_lines > 0:
+                    slices.append(_LogSlice(step.name, log, number, 0, log.num_lines))
+                number += log.num_lines
+        excess = sum(piece.count for piece in slices) - self._config.max_log_lines
+        while excess > 0 and slices:
+            first = slices[0]
+            if first.count <= excess:
+                excess -= first.count
+                slices.pop(0)
+            else:
+                slices[0] = _LogSlice(
+                    first.step,
+                    first.log,
+                    first.first_number,
+                    first.offset + excess,
+                    first.count - excess,
+                )
+                excess = 0
+        return slices
+
+    async def _read(self, piece: _LogSlice) -> list[tuple[_Stream, str]]:
+        chunks: list[WireLogChunk] = []
+        for start in range(piece.offset, piece.offset + piece.count, _LOG_PAGE_LINES):
+            size = min(_LOG_PAGE_LINES, piece.offset + piece.count - start)
+            chunks += await self._client.log_chunks(piece.log.logid, offset=start, limit=size)
+        return _parse_log(chunks)
+
+    # --- builders and schedulers -----------------------------------------------------
+
+    async def _builder_list(self, *, max_age: float = _CATALOG_TTL_S) -> list[WireBuilder]:
+        if time.monotonic() - self._builders_at >= max_age:
+            self._builders = await self._client.builders()
+            self._builders_at = time.monotonic()
+        return self._builders
+
+    async def _builder_named(self, name: str) -> WireBuilder:
+        for max_age in _LOOKUP_AGES:
+            for builder in await self._builder_list(max_age=max_age):
+                if builder.name == name:
+                    return builder
+        names = sorted(builder.name for builder in self._builders)
+        raise UpstreamNotFound(
+            f"buildbot has no builder {name!r}; its builders are: {', '.join(names) or 'none'}",
+            details={"project": name, "builders": names},
+        )
+
+    async def _builder_name(self, builderid: int) -> str:
+        for max_age in _LOOKUP_AGES:
+            for builder in await self._builder_list(max_age=max_age):
+                if builder.builderid == builderid:
+                    return builder.name
+        return f"builder {builderid}"
+
+    async def _scheduler_list(self, *, max_age: float = _CATALOG_TTL_S) -> list[WireForceScheduler]:
+        if time.monotonic() - self._schedulers_at >= max_age:
+            self._schedulers = await self._client.force_schedulers()
+            self._schedulers_at = time.monotonic()
+        return self._schedulers
+
+    async def _scheduler_for(self, builder: str, parameters: dict[str, Any]) -> WireForceScheduler:
+        wanted = self._config.scheduler
+        for max_age in _LOOKUP_AGES:
+            schedulers = await self._scheduler_list(max_age=max_age)
+            if wanted:
+                named = next((s for s in schedulers if s.name == wanted), None)
+                if named is not None and builder in named.builder_names:
+                    return named
+                continue
+            # A force scheduler starts whatever builder it is asked to, so pick one that
+            # serves this builder; among several, the one that takes the given parameters.
+            serving = [s for s in schedulers if builder in s.builder_names]
+            fitting = [s for s in serving if set(parameters) <= _settable(s).keys()]
+            if serving:
+                return (fitting or serving)[0]
+        names = sorted(s.name for s in self._schedulers)
+        if wanted and wanted not in names:
+            raise UpstreamInvalidArgument(
+                f"config.scheduler {wanted!r} is not a force scheduler on buildbot; "
+                f"its force schedulers are: {', '.join(names) or 'none'}",
+                details={"scheduler": wanted, "schedulers": names},
+            )
+        if wanted:
+            raise UpstreamInvalidArgument(
+                f"force scheduler {wanted!r} (config.scheduler) cannot start builder {builder!r}",
+                details={"scheduler": wanted, "project": builder},
+            )
+        raise UpstreamInvalidArgument(
+            f"no force scheduler on buildbot can start builder {builder!r}; add a "
+            "ForceScheduler for it to master.cfg, or set config.scheduler",
+            details={"project": builder, "schedulers": names},
+        )
+
+
+def _settable(scheduler: WireForceScheduler) -> dict[str, WireField]:
+    return {
+        _field_name(field): field
+        for field in _leaves(scheduler.all_fields)
+        if field.type != "fixed" and _field_name(field)
+    }
+
+
+def _force_params(
+    scheduler: WireForceScheduler, builder: WireBuilder, request: BuildRequest
+) -> dict[str, Any]:
+    """The force call's params, checked against the scheduler's form.
+
+    Buildbot ignores names its form does not have and keeps fixed fields fixed, so
+    a misspelt parameter or an unsupported branch would otherwise start a build
+    other than the one asked for, without a word.
+    """
+    settable = _settable(scheduler)
+    fixed = {_field_name(f) for f in _leaves(scheduler.all_fields)} - settable.keys()
+    params: dict[str, Any] = {}
+    for name, value in request.parameters.items():
+        field = settable.get(name)
+        if field is None:
+            why = "is fixed by" if name in fixed else "is not a parameter of"
+            raise UpstreamInvalidArgument(
+                f"{name!r} {why} force scheduler {scheduler.name!r} for {builder.name!r}; "
+                f"parameters it takes: {', '.join(sorted(settable)) or 'none'}",
+                details={"parameter": name, "accepted": sorted(settable)},
+            )
+        params[name] = _coerce(field, name, value)
+    for wanted, leaf, label in (
+        (request.branch, "branch", "branch"),
+        (request.commit, "revision", "commit"),
+    ):
+        if not wanted:
+            continue
+        targets = sorted(name for name, field in settable.items() if field.name == leaf)
+        if len(targets) != 1:
+            problem = (
+                f"takes no {label} (its {leaf} is fixed or absent)"
+                if not targets
+                else f"has several codebases ({', '.join(targets)}); pass one in parameters"
+            )
+            raise UpstreamInvalidArgument(
+                f"force scheduler {scheduler.name!r} for {builder.name!r} {problem}",
+                details={"field": label},
+            )
+        params[targets[0]] = wanted
+    params["reason"] = request.reason or params.get("reason") or _DEFAULT_REASON
+    # builderNames, unlike builderid, is checked against the scheduler's own builders.
+    params["builderNames"] = [builder.name]
+    return params

@@ -1,16 +1,31 @@
 """A typed client for Buildbot's REST API (``/api/v2``).
 
-Reads are GETs; control actions are JSON-RPC POSTs. Every httpx failure and HTTP
-error status becomes an ``AdapterError`` here, in ``_mapped``, and nowhere else.
+Reads are GETs on collections; control actions (force, stop, cancel, rebuild) are
+JSON-RPC 2.0 POSTs. Every failure on the way, whether an httpx error, an HTTP error
+status, a JSON-RPC error or an answer that is not Buildbot's JSON, becomes an
+``AdapterError`` in ``BuildbotClient._mapped`` and nowhere else.
+
+Authentication. ``basic`` credentials log in through ``GET /auth/login``, because
+Buildbot refuses basic auth on the API itself; the session cookie is kept per
+client (so per adapter) and sent by hand, since the shared httpx client keeps no
+cookies. A master reads an expired session as anonymous, so the first 401/403
+after an old session logs in again, once. ``bearer`` and ``personal_access_token``
+credentials go as ``Authorization: Bearer``, for masters behind a proxy that
+checks them.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import asyncio
+import email.utils
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel
 
 from devmesh.domain.errors import (
     AdapterError,
@@ -22,126 +37,510 @@ from devmesh.domain.errors import (
     UpstreamUnavailable,
 )
 from devmesh.domain.models import Credentials
+from devmesh.providers.buildbot.models import (
+    WireBuild,
+    WireBuilder,
+    WireBuildRequest,
+    WireForceScheduler,
+    WireLog,
+    WireLogChunk,
+    WireStep,
+)
 
 __all__ = ["BuildbotClient"]
 
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
 _SESSION_COOKIE = "TWISTED_SESSION"
+_EXCERPT_CHARS = 200
+# JSON-RPC codes that mean the caller asked for something malformed, not that the
+# master broke: invalid request, method not found, invalid params.
+_RPC_CALLER_ERRORS = frozenset({-32600, -32601, -32602})
+_BASE_URL_HINT = "check that base_url is the master's root URL, e.g. http://buildbot:8010"
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
-    return float(value) if value.replace(".", "", 1).isdigit() else None
+class _UnexpectedAnswer(Exception):
+    """Buildbot answered, but not with the JSON its API documents."""
 
 
-def _rpc_message(response: httpx.Response) -> str:
-    try:
-        error = response.json().get("error")
-    except ValueError:
-        return ""
+class _RpcError(Exception):
+    """A JSON-RPC error inside a successful HTTP answer."""
+
+    def __init__(self, code: int | None, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _EXCERPT_CHARS else text[: _EXCERPT_CHARS - 1] + "…"
+
+
+def _error_text(error: Any) -> str:
+    """Buildbot's own error words: a REST ``error`` string or a JSON-RPC error object."""
     if isinstance(error, dict):
         message = error.get("message")
         if isinstance(message, dict):
-            return "; ".join(f"{k}: {v}" for k, v in message.items())[:300]
-        return str(message)[:300]
-    return str(error)[:300] if error else ""
+            # Force-form validation errors come keyed by field name.
+            return _clip("; ".join(f"{key}: {value}" for key, value in message.items()))
+        return _clip(str(message)) if message is not None else ""
+    return _clip(str(error)) if error else ""
 
 
-@asynccontextmanager
-async def _mapped(what: str) -> AsyncIterator[None]:
+def _excerpt(response: httpx.Response) -> str:
+    """A short, safe excerpt of an error answer: only Buildbot's error field, never the body."""
     try:
-        yield
-    except httpx.TimeoutException as exc:
-        raise UpstreamTimeout(f"buildbot did not answer in time ({what})") from exc
-    except httpx.TransportError as exc:
-        raise UpstreamUnavailable(f"cannot reach buildbot ({what}): {type(exc).__name__}") from exc
+        body = response.json()
+    except ValueError:
+        return ""
+    return _error_text(body.get("error")) if isinstance(body, dict) else ""
 
 
-def _raise_for(response: httpx.Response, what: str) -> None:
-    status = response.status_code
-    if status < 400:
-        return
-    detail = _rpc_message(response)
-    suffix = f": {detail}" if detail else ""
-    if status == 404:
-        raise UpstreamNotFound(f"{what}: not found on buildbot")
-    if status in (401, 403):
-        raise UpstreamAuthFailed(
-            f"buildbot refused {what} ({status}){suffix}; check the tool's credentials"
-        )
-    if status == 429:
-        raise UpstreamRateLimited(
-            f"buildbot is rate limiting ({what})", retry_after=_retry_after(response)
-        )
-    if status in (400, 422):
-        raise UpstreamInvalidArgument(f"buildbot rejected {what}{suffix}")
-    if status in (502, 503, 504):
-        raise UpstreamUnavailable(f"buildbot is unavailable ({status}, {what})")
-    raise AdapterError(f"buildbot failed {what} ({status}){suffix}", retriable=status >= 500)
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _items(response: httpx.Response, key: str, model: type[M]) -> list[M]:
+    try:
+        return [model.model_validate(item) for item in response.json()[key]]
+    except (ValueError, KeyError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+        raise _UnexpectedAnswer(f"no list of {key}") from exc
+
+
+def _one(response: httpx.Response, key: str, model: type[M]) -> M:
+    items = _items(response, key, model)
+    if len(items) != 1:
+        raise _UnexpectedAnswer(f"{len(items)} {key} where one was expected")
+    return items[0]
+
+
+def _rpc_result(response: httpx.Response) -> Any:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise _UnexpectedAnswer("not JSON") from exc
+    if not isinstance(body, dict):
+        raise _UnexpectedAnswer("not a JSON-RPC answer")
+    error = body.get("error")
+    if error is not None:
+        code = error.get("code") if isinstance(error, dict) else None
+        raise _RpcError(code if isinstance(code, int) else None, _error_text(error))
+    return body.get("result")
+
+
+def _requests_made(response: httpx.Response) -> dict[int, int]:
+    """``force`` and ``rebuild`` answer ``[buildsetid, {builderid: buildrequestid}]``."""
+    result = _rpc_result(response)
+    try:
+        _, by_builder = result
+        return {int(builder): int(request) for builder, request in by_builder.items()}
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise _UnexpectedAnswer("no build requests in the answer") from exc
+
+
+def _nothing(response: httpx.Response) -> None:
+    _rpc_result(response)
+
+
+def _public_address(base_url: str) -> str:
+    """scheme://host[:port] of base_url: enough to name it, never its userinfo or query."""
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL:
+        return "the configured base_url"
+    port = f":{url.port}" if url.port else ""
+    return f"{url.scheme}://{url.host}{port}" if url.host else "the configured base_url"
 
 
 class BuildbotClient:
+    """One Buildbot master, reached through the shared httpx client."""
+
     def __init__(
-        self, *, base_url: str, http: httpx.AsyncClient, credentials: Credentials | None
+        self,
+        *,
+        base_url: str,
+        http: httpx.AsyncClient,
+        credentials: Credentials | None,
+        timeout: float,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._api = f"{self.base_url}/api/v2"
+        root = base_url.rstrip("/")
+        # People paste the API's address as often as the master's; both mean the master.
+        root = root.removesuffix("/api/v2").rstrip("/")
+        self.base_url = root
+        self._api = f"{root}/api/v2"
+        self._where = _public_address(root)
         self._http = http
         self._credentials = credentials
+        self._timeout = timeout
         self._session: str | None = None
+        self._login_lock = asyncio.Lock()
 
-    async def _headers(self) -> dict[str, str]:
+    # --- reads ---------------------------------------------------------------------
+
+    async def builders(self) -> list[WireBuilder]:
+        return await self._get(
+            "/builders",
+            what="list builders",
+            hint=_BASE_URL_HINT,
+            parse=lambda r: _items(r, "builders", WireBuilder),
+        )
+
+    async def force_schedulers(self) -> list[WireForceScheduler]:
+        return await self._get(
+            "/forceschedulers",
+            what="list force schedulers",
+            hint=_BASE_URL_HINT,
+            parse=lambda r: _items(r, "forceschedulers", WireForceScheduler),
+        )
+
+    async def builds(
+        self,
+        *,
+        builderid: int | None = None,
+        buildrequestid: int | None = None,
+        complete: bool | None = None,
+        results: Sequence[int] = (),
+        limit: int | None = None,
+        properties: Sequence[str] = (),
+    ) -> list[WireBuild]:
+        params: dict[str, Any] = {"order": "-buildid"}
+        if builderid is not None:
+            params["builderid"] = builderid
+        if buildrequestid is not None:
+            params["buildrequestid"] = buildrequestid
+        if complete is not None:
+            params["complete"] = "true" if complete else "false"
+        if results:
+            # A repeated equality filter is Buildbot's "any of".
+            params["results"] = list(results)
+        if limit is not None:
+            params["limit"] = limit
+        if properties:
+            params["property"] = list(properties)
+        return await self._get(
+            "/builds",
+            params=params,
+            what="list builds",
+            parse=lambda r: _items(r, "builds", WireBuild),
+        )
+
+    async def build(self, buildid: int, *, properties: Sequence[str] = ()) -> WireBuild:
+        params = {"property": list(properties)} if properties else None
+        return await self._get(
+            f"/builds/{buildid}",
+            params=params,
+            what=f"read build {buildid}",
+            parse=lambda r: _one(r, "builds", WireBuild),
+        )
+
+    async def build_request(self, buildrequestid: int) -> WireBuildRequest:
+        return await self._get(
+            f"/buildrequests/{buildrequestid}",
+            what=f"read build request {buildrequestid}",
+            parse=lambda r: _one(r, "buildrequests", WireBuildRequest),
+        )
+
+    async def pending_build_requests(
+        self, *, builderid: int | None = None, limit: int
+    ) -> list[WireBuildRequest]:
+        """Requests no worker has claimed yet, newest first."""
+        params: dict[str, Any] = {
+            "claimed": "false",
+            "complete": "false",
+            "order": "-buildrequestid",
+            "limit": limit,
+        }
+        if builderid is not None:
+            params["builderid"] = builderid
+        return await self._get(
+            "/buildrequests",
+            params=params,
+            what="list queued build requests",
+            parse=lambda r: _items(r, "buildrequests", WireBuildRequest),
+        )
+
+    async def steps(self, buildid: int) -> list[WireStep]:
+        return await self._get(
+            f"/builds/{buildid}/steps",
+            what=f"list the steps of build {buildid}",
+            parse=lambda r: _items(r, "steps", WireStep),
+        )
+
+    async def logs(self, stepid: int) -> list[WireLog]:
+        return await self._get(
+            f"/steps/{stepid}/logs",
+            what=f"list the logs of step {stepid}",
+            parse=lambda r: _items(r, "logs", WireLog),
+        )
+
+    async def log_chunks(self, logid: int, *, offset: int, limit: int) -> list[WireLogChunk]:
+        """Lines ``offset`` .. ``offset + limit - 1`` (0-based) of a log, in chunks."""
+        return await self._get(
+            f"/logs/{logid}/contents",
+            params={"offset": offset, "limit": limit},
+            what=f"read log {logid}",
+            parse=lambda r: _items(r, "logchunks", WireLogChunk),
+        )
+
+    # --- control -------------------------------------------------------------------
+
+    async def force(self, scheduler: str, params: Mapping[str, Any]) -> dict[int, int]:
+        """Start builds through a force scheduler; ``{builderid: buildrequestid}``."""
+        return await self._control(
+            f"/forceschedulers/{scheduler}",
+            "force",
+            params,
+            what=f"force a build through scheduler {scheduler!r}",
+            parse=_requests_made,
+        )
+
+    async def rebuild(self, buildid: int) -> dict[int, int]:
+        return await self._control(
+            f"/builds/{buildid}",
+            "rebuild",
+            {},
+            what=f"rebuild build {buildid}",
+            parse=_requests_made,
+        )
+
+    async def stop_build(self, buildid: int, *, reason: str) -> None:
+        await self._control(
+            f"/builds/{buildid}",
+            "stop",
+            {"reason": reason},
+            what=f"stop build {buildid}",
+            parse=_nothing,
+        )
+
+    async def cancel_build_request(self, buildrequestid: int, *, reason: str) -> None:
+        await self._control(
+            f"/buildrequests/{buildrequestid}",
+            "cancel",
+            {"reason": reason},
+            what=f"cancel build request {buildrequestid}",
+            parse=_nothing,
+        )
+
+    # --- transport -----------------------------------------------------------------
+
+    async def _get(
+        self,
+        path: str,
+        *,
+        what: str,
+        parse: Callable[[httpx.Response], T],
+        params: Mapping[str, Any] | None = None,
+        hint: str | None = None,
+    ) -> T:
+        return await self._send("GET", path, what=what, parse=parse, params=params, hint=hint)
+
+    async def _control(
+        self,
+        path: str,
+        method: str,
+        params: Mapping[str, Any],
+        *,
+        what: str,
+        parse: Callable[[httpx.Response], T],
+    ) -> T:
+        payload = {"jsonrpc": "2.0", "method": method, "params": dict(params), "id": 1}
+        return await self._send("POST", path, what=what, parse=parse, payload=payload)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        parse: Callable[[httpx.Response], T],
+        params: Mapping[str, Any] | None = None,
+        payload: Mapping[str, Any] | None = None,
+        hint: str | None = None,
+    ) -> T:
+        for _ in range(2):
+            headers, session = await self._auth_headers()
+            async with self._mapped(what, hint=hint):
+                response = await self._http.request(
+                    method,
+                    f"{self._api}{path}",
+                    params=params,
+                    json=payload,
+                    headers=headers,
+                    timeout=self._timeout,
+                )
+                if response.status_code in (401, 403) and session is not None:
+                    async with self._login_lock:
+                        # Another call may have logged in again meanwhile; keep its session.
+                        if self._session == session:
+                            self._session = None
+                    continue
+                response.raise_for_status()
+                return parse(response)
+        # Refused even with a session made just now: that refusal is the answer.
+        async with self._mapped(what, hint=hint):
+            response.raise_for_status()
+        raise AssertionError("unreachable: a refusal always raises")
+
+    async def _auth_headers(self) -> tuple[dict[str, str], str | None]:
+        """Headers for one request, and the session used if it predates this call."""
         creds = self._credentials
         if creds is None:
-            return {}
+            return {}, None
         if creds.type == "basic":
-            if self._session is None:
-                await self._login()
-            # Sent by hand: the shared client keeps no cookie jar, so one tenant's
-            # session can never ride along on another tenant's request.
-            return {"Cookie": f"{_SESSION_COOKIE}={self._session}"}
-        token = creds.token or creds.api_key
-        return {"Authorization": f"Bearer {token}"}
+            async with self._login_lock:
+                if self._session is None:
+                    self._session = await self._login(creds)
+                    return {"Cookie": f"{_SESSION_COOKIE}={self._session}"}, None
+                return {"Cookie": f"{_SESSION_COOKIE}={self._session}"}, self._session
+        if creds.type in ("bearer", "personal_access_token") and creds.token:
+            return {"Authorization": f"Bearer {creds.token}"}, None
+        raise UpstreamAuthFailed(
+            "Buildbot tools take basic credentials (username and password), or a bearer "
+            f"token for a proxy in front of the master; {creds.type!r} credentials cannot be used"
+        )
 
-    async def _login(self) -> None:
-        creds = self._credentials
-        assert creds is not None and creds.username and creds.password
-        async with _mapped("login"):
+    async def _login(self, creds: Credentials) -> str:
+        assert creds.username is not None and creds.password is not None
+        async with self._mapped(
+            "log in",
+            hint="if the master has no login configured (www auth), remove the tool's credentials",
+        ):
             response = await self._http.get(
-                f"{self.base_url}/auth/login", auth=(creds.username, creds.password)
+                f"{self.base_url}/auth/login",
+                auth=httpx.BasicAuth(creds.username, creds.password),
+                timeout=self._timeout,
             )
-        if response.status_code in (401, 403):
-            raise UpstreamAuthFailed("buildbot refused the login; check username and password")
-        _raise_for(response, "login")
-        session = response.cookies.get(_SESSION_COOKIE)
-        if not session:
-            raise UpstreamAuthFailed("buildbot's login gave no session; is auth configured?")
-        self._session = session
+            session = response.cookies.get(_SESSION_COOKIE)
+            if not session:
+                response.raise_for_status()
+                raise _UnexpectedAnswer("a login without a session cookie")
+        return session
 
-    async def _send(self, method: str, path: str, what: str, **kwargs: Any) -> httpx.Response:
-        for attempt in (1, 2):
-            headers = await self._headers()
-            async with _mapped(what):
-                response = await self._http.request(
-                    method, f"{self._api}{path}", headers=headers, **kwargs
-                )
-            # An expired session looks like a refusal: log in again, once.
-            if response.status_code in (401, 403) and self._session and attempt == 1:
-                self._session = None
-                continue
-            _raise_for(response, what)
-            return response
-        raise AssertionError("unreachable")
+    # --- the one error mapping -------------------------------------------------------
 
-    async def get(self, path: str, what: str, **params: Any) -> dict[str, Any]:
-        response = await self._send("GET", path, what, params=params or None)
-        body: dict[str, Any] = response.json()
-        return body
+    @asynccontextmanager
+    async def _mapped(self, what: str, *, hint: str | None = None) -> AsyncIterator[None]:
+        """Turn whatever went wrong while talking to Buildbot into an ``AdapterError``.
 
-    async def get_list(self, path: str, key: str, what: str, **params: Any) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = (await self.get(path, what, **params)).get(key, [])
-        return items
+        ``what`` is a verb phrase for the attempted action ("read build 42"); ``hint``
+        says what to check when the failure is not about credentials.
+        """
+        details: dict[str, Any] = {"operation": what}
+        then = f"; {hint}" if hint else ""
+        try:
+            yield
+        except httpx.HTTPStatusError as exc:
+            raise self._status_error(exc.response, what, then, details) from exc
+        except _RpcError as exc:
+            said = f": {exc.message}" if exc.message else ""
+            if exc.code in _RPC_CALLER_ERRORS:
+                raise UpstreamInvalidArgument(
+                    f"buildbot rejected the request to {what}{said}", details=details
+                ) from exc
+            raise AdapterError(f"buildbot failed to {what}{said}", details=details) from exc
+        except _UnexpectedAnswer as exc:
+            raise AdapterError(
+                f"buildbot at {self._where} answered the request to {what} with something "
+                f"other than its REST API's JSON; {_BASE_URL_HINT}",
+                details=details,
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout(
+                f"buildbot at {self._where} did not answer in time ({what}); it may be busy, "
+                "try again",
+                details=details,
+            ) from exc
+        except httpx.UnsupportedProtocol as exc:
+            raise UpstreamInvalidArgument(
+                f"the tool's base_url ({self._where}) must start with http:// or https://",
+                details=details,
+            ) from exc
+        except httpx.TransportError as exc:
+            raise UpstreamUnavailable(
+                f"cannot reach buildbot at {self._where} to {what} ({type(exc).__name__}); "
+                "check that the master is running and base_url is right",
+                details=details,
+            ) from exc
+        except httpx.InvalidURL as exc:
+            raise UpstreamInvalidArgument(
+                "the tool's base_url is not a valid URL", details=details
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise AdapterError(
+                f"talking to buildbot at {self._where} failed ({what}): {type(exc).__name__}",
+                details=details,
+            ) from exc
 
-    async def control(self, path: str, method: str, params: Mapping[str, Any], what: str) -> Any:
-        payload = {"jsonrpc": "2.0", "method": method, "params": dict(params), "id": 1}
-        response = await self._send("POST", path, what, json=payload)
-        return response.json().get("result")
+    def _status_error(
+        self, response: httpx.Response, what: str, then: str, details: dict[str, Any]
+    ) -> AdapterError:
+        status = response.status_code
+        details = {**details, "status": status}
+        # A 404's body only describes Buildbot's routing tables; it helps no one.
+        excerpt = "" if status == 404 else _excerpt(response)
+        said = f"HTTP {status}: {excerpt}" if excerpt else f"HTTP {status}"
+        if status == 404:
+            return UpstreamNotFound(
+                f"buildbot could not {what}: not found ({said}){then}", details=details
+            )
+        if status in (401, 403):
+            return UpstreamAuthFailed(
+                f"buildbot refused to {what} ({said}); {self._auth_advice()}", details=details
+            )
+        if status == 429:
+            retry_after = _retry_after(response)
+            when = f"; retry after {retry_after:.0f} s" if retry_after is not None else ""
+            return UpstreamRateLimited(
+                f"buildbot is limiting requests and refused to {what}{when}",
+                retry_after=retry_after,
+                details=details,
+            )
+        if status in (400, 422):
+            return UpstreamInvalidArgument(
+                f"buildbot rejected the request to {what} ({said})", details=details
+            )
+        if status == 408:
+            return UpstreamTimeout(f"buildbot timed out trying to {what} ({said})", details=details)
+        if status in (502, 503, 504):
+            return UpstreamUnavailable(
+                f"buildbot at {self._where} is unavailable ({said}) and could not {what}; "
+                "try again shortly",
+                details=details,
+            )
+        if 300 <= status < 400:
+            target = _public_address(response.headers.get("location", ""))
+            return AdapterError(
+                f"buildbot redirected the request to {what} to {target}; set base_url to the "
+                "address the master serves from (perhaps https)",
+                details=details,
+            )
+        return AdapterError(
+            f"buildbot failed to {what} ({said}){then}",
+            retriable=status >= 502,
+            details=details,
+        )
+
+    def _auth_advice(self) -> str:
+        creds = self._credentials
+        if creds is None:
+            return (
+                "this master needs a login for that: store basic credentials "
+                "(username and password) for the tool"
+            )
+        if creds.type == "basic":
+            return "check the tool's username and password, and that this Buildbot user may do this"
+        return (
+            "the tool's token was refused; Buildbot itself logs in with basic credentials "
+            "(username and password)"
+        )
