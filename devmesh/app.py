@@ -15,10 +15,14 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 import httpx
 import structlog
 from fastapi import FastAPI
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from opentelemetry.sdk.trace import TracerProvider
+from redis.asyncio import Redis
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from devmesh.adapters.registry import ProviderRegistry
+from devmesh.adapters.resilience import Resilience
 from devmesh.api.errors import install_error_handlers
 from devmesh.api.middleware import RequestContextMiddleware
 from devmesh.api.routers import health, keys, tenant, tools
@@ -26,7 +30,9 @@ from devmesh.config import Settings
 from devmesh.mcp.http import McpHttpEndpoint, resolve_http_caller
 from devmesh.mcp.server import build_server
 from devmesh.observability.metrics import Metrics
+from devmesh.observability.tracing import TRACER_NAME, build_tracer_provider
 from devmesh.security.keyfile import load_master_key
+from devmesh.security.ratelimit import InboundRateLimiter
 from devmesh.security.tenants import TenantService
 from devmesh.security.vault import Vault
 from devmesh.store.db import Database
@@ -45,10 +51,19 @@ class Services:
     tenants: TenantService
     registry: ProviderRegistry
     tools: ToolService
+    rate_limiter: InboundRateLimiter
+    redis: Redis | None = None
 
     def health_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """What readiness means: every dependency we built answers."""
-        return {"database": self.db.ping}
+        checks: dict[str, Callable[[], Awaitable[None]]] = {"database": self.db.ping}
+        if self.redis is not None:
+            checks["redis"] = self._ping_redis
+        return checks
+
+    async def _ping_redis(self) -> None:
+        assert self.redis is not None
+        await self.redis.ping()
 
 
 @asynccontextmanager
@@ -57,9 +72,14 @@ async def open_services(
     *,
     metrics: Metrics | None = None,
     registry: ProviderRegistry | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> AsyncIterator[Services]:
     """Build every long-lived object; ``registry`` replaces the installed providers."""
+    metrics = metrics or Metrics()
     async with AsyncExitStack() as stack:
+        if tracer_provider is None:
+            tracer_provider = build_tracer_provider(settings.tracing)
+            stack.callback(tracer_provider.shutdown)
         if settings.database_url is None:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         master_key = load_master_key(
@@ -81,14 +101,41 @@ async def open_services(
                 follow_redirects=False,
             )
         )
+        redis: Redis | None = None
+        limits_storage: Storage = MemoryStorage()
+        if settings.redis_url:
+            redis = Redis.from_url(settings.redis_url)
+            stack.push_async_callback(redis.aclose)
+            limits_storage = RedisStorage(
+                "async+" + settings.redis_url,
+                implementation="redispy",
+                key_prefix="devmesh-limits",
+                connection_pool=redis.connection_pool,  # type: ignore[arg-type]
+            )
+        resilience = Resilience(
+            metrics=metrics,
+            tracer=tracer_provider.get_tracer(TRACER_NAME),
+            limits_storage=limits_storage,
+            redis_url=settings.redis_url,
+        )
+        stack.push_async_callback(resilience.close)
+        await resilience.start()
         registry = registry or ProviderRegistry.from_entry_points()
         yield Services(
             settings=settings,
             db=db,
-            metrics=metrics or Metrics(),
+            metrics=metrics,
             tenants=TenantService(db),
             registry=registry,
-            tools=ToolService(db=db, registry=registry, vault=Vault(master_key), http=http),
+            tools=ToolService(
+                db=db,
+                registry=registry,
+                vault=Vault(master_key),
+                http=http,
+                resilience=resilience,
+            ),
+            rate_limiter=InboundRateLimiter(settings.rate_limit, limits_storage, metrics),
+            redis=redis,
         )
 
 
@@ -100,15 +147,28 @@ class _McpRoute:
         await endpoint(scope, receive, send)
 
 
-def create_app(settings: Settings, *, registry: ProviderRegistry | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    registry: ProviderRegistry | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> FastAPI:
+    """The ASGI app. ``tracer_provider`` replaces the one built from settings (tests
+    pass one with an in-memory exporter)."""
     metrics = Metrics()
+    own_tracing = tracer_provider is None
+    tracer_provider = tracer_provider or build_tracer_provider(settings.tracing)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_services(settings, metrics=metrics, registry=registry) as services:
+        async with open_services(
+            settings, metrics=metrics, registry=registry, tracer_provider=tracer_provider
+        ) as services:
             mcp_server = build_server(services.tools, resolve_http_caller)
             app.state.services = services
-            app.state.mcp = McpHttpEndpoint(mcp_server, services.tenants, host=settings.host)
+            app.state.mcp = McpHttpEndpoint(
+                mcp_server, services.tenants, services.rate_limiter, host=settings.host
+            )
             async with app.state.mcp.run():
                 _log.info(
                     "started",
@@ -116,6 +176,8 @@ def create_app(settings: Settings, *, registry: ProviderRegistry | None = None) 
                     providers=services.registry.names(),
                 )
                 yield
+        if own_tracing:
+            tracer_provider.shutdown()
         _log.info("stopped")
 
     app = FastAPI(
@@ -130,5 +192,7 @@ def create_app(settings: Settings, *, registry: ProviderRegistry | None = None) 
     app.include_router(keys.router)
     app.include_router(tools.router)
     app.router.routes.append(Route("/mcp", _McpRoute(), methods=["GET", "POST", "DELETE"]))
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(
+        RequestContextMiddleware, metrics=metrics, tracer=tracer_provider.get_tracer(TRACER_NAME)
+    )
     return app

@@ -34,6 +34,22 @@ class LoggingSettings(BaseModel):
     format: Literal["json", "console"] = "json"
 
 
+class RateLimitSettings(BaseModel):
+    requests_per_minute: int | None = Field(
+        default=600,
+        ge=1,
+        description="Requests per minute one API key may make on /api/v1 and /mcp; unset: none.",
+    )
+    burst: int | None = Field(
+        default=None, ge=1, description="Requests allowed at once; defaults to a minute's worth."
+    )
+
+
+class TracingSettings(BaseModel):
+    exporter: Literal["none", "otlp", "console"] = "none"
+    service_name: str = "devmesh"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="DEVMESH_",
@@ -66,6 +82,8 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=10, ge=1)
     logging: LoggingSettings = LoggingSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    tracing: TracingSettings = TracingSettings()
 
     @field_validator("database_url")
     @classmethod
@@ -163,6 +181,7 @@ def load_settings(
     explicit = config_file or (Path(env["DEVMESH_CONFIG"]) if env.get("DEVMESH_CONFIG") else None)
     path = explicit or (DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None)
     data = _read_yaml(path, env) if path is not None else {}
+    _merge(data, _otel_overrides(env))
     _merge(data, _env_overrides(env))
     try:
         return Settings.model_validate(data)
@@ -184,8 +203,27 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         node = overrides
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = value
+        # An empty value means null, so an optional setting can be switched off.
+        node[leaf] = value if value != "" else None
     return overrides
+
+
+def _otel_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The standard OpenTelemetry variables, weaker than ``DEVMESH_TRACING__*``.
+
+    The exporter itself reads ``OTEL_EXPORTER_OTLP_*`` (endpoint, headers, protocol).
+    """
+    tracing: dict[str, Any] = {}
+    if environ.get("OTEL_TRACES_EXPORTER"):
+        # A list is allowed by the spec; the first exporter we know wins.
+        known = ("none", "otlp", "console")
+        names = [n.strip() for n in environ["OTEL_TRACES_EXPORTER"].split(",")]
+        tracing["exporter"] = next((n for n in names if n in known), names[0])
+    if environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        tracing["exporter"] = "none"
+    if environ.get("OTEL_SERVICE_NAME"):
+        tracing["service_name"] = environ["OTEL_SERVICE_NAME"]
+    return {"tracing": tracing} if tracing else {}
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> None:

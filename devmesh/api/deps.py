@@ -37,6 +37,7 @@ async def _current_tenant(request: Request) -> Tenant:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
     tenant = await _tenants(request).authenticate(token.strip())
     request.state.tenant_id = tenant.id
+    await _services(request).rate_limiter.check(token.strip(), face="rest")
     return tenant
 
 

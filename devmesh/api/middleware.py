@@ -1,4 +1,4 @@
-"""One pure-ASGI middleware for every HTTP request: request id, access log, metrics.
+"""One pure-ASGI middleware for every HTTP request: request id, span, access log, metrics.
 
 Pure ASGI rather than ``BaseHTTPMiddleware``: it adds no task per request and
 does not buffer streamed responses (MCP's Streamable HTTP streams).
@@ -11,6 +11,8 @@ import time
 import uuid
 
 import structlog
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from devmesh.observability.metrics import Metrics
@@ -22,9 +24,10 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, tracer: Tracer) -> None:
         self.app = app
         self.metrics = metrics
+        self.tracer = tracer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,21 +48,38 @@ class RequestContextMiddleware:
                 )
             await send(message)
 
+        method = scope["method"]
+        # A caller's W3C traceparent makes our spans children of its trace.
+        parent = propagate.extract(
+            {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        )
         structlog.contextvars.bind_contextvars(request_id=request_id)
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
-            self.metrics.http_requests.labels(method, template, str(status)).inc()
-            self.metrics.http_duration.labels(method, template).observe(elapsed)
-            _log.info(
-                "http_request",
-                method=method,
-                route=template,
-                status=status,
-                duration_ms=round(elapsed * 1000, 2),
-            )
-            structlog.contextvars.unbind_contextvars("request_id")
+        with self.tracer.start_as_current_span(
+            method, context=parent, kind=SpanKind.SERVER, record_exception=False
+        ) as span:
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                template = getattr(scope.get("route"), "path", None) or "unmatched"
+                span.update_name(f"{method} {template}")
+                span.set_attribute("http.request.method", method)
+                span.set_attribute("http.route", template)
+                span.set_attribute("http.response.status_code", status)
+                span.set_attribute("devmesh.request_id", request_id)
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+                self._finish(method, template, status, started)
+                structlog.contextvars.unbind_contextvars("request_id")
+
+    def _finish(self, method: str, template: str, status: int, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        self.metrics.http_requests.labels(method, template, str(status)).inc()
+        self.metrics.http_duration.labels(method, template).observe(elapsed)
+        # Inside the span, so the access line carries the trace id too.
+        _log.info(
+            "http_request",
+            method=method,
+            route=template,
+            status=status,
+            duration_ms=round(elapsed * 1000, 2),
+        )

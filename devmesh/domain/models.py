@@ -175,6 +175,9 @@ class ToolInstance(_Model):
     base_url: str
     config: dict[str, Any] = Field(default_factory=dict)
     credential_mode: Literal["stored", "passthrough", "either"] = "either"
+    resilience: dict[str, Any] = Field(
+        default_factory=dict, description="The resilience settings that differ from defaults."
+    )
     has_credentials: bool = False
     created_at: datetime
     updated_at: datetime

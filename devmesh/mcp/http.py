@@ -18,9 +18,10 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from devmesh.domain.errors import Unauthorized
+from devmesh.domain.errors import DevMeshError, RateLimited, Unauthorized
 from devmesh.domain.models import Tenant
 from devmesh.mcp.server import Context
+from devmesh.security.ratelimit import InboundRateLimiter
 from devmesh.security.tenants import TenantService
 
 __all__ = ["McpHttpEndpoint", "resolve_http_caller"]
@@ -39,8 +40,16 @@ async def resolve_http_caller(ctx: Context) -> tuple[Tenant, str | None]:
 class McpHttpEndpoint:
     """The ASGI app mounted at /mcp."""
 
-    def __init__(self, server: Server[Any], tenants: TenantService, *, host: str) -> None:
+    def __init__(
+        self,
+        server: Server[Any],
+        tenants: TenantService,
+        rate_limiter: InboundRateLimiter,
+        *,
+        host: str,
+    ) -> None:
         self._tenants = tenants
+        self._rate_limiter = rate_limiter
         security = None
         if host in _LOOPBACK:
             # A loopback server is reachable from a browser on this machine: refuse
@@ -66,34 +75,36 @@ class McpHttpEndpoint:
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
             tenant = await self._tenants.authenticate(token.strip())
-        except Unauthorized as exc:
-            await _unauthorized(scope, send, exc.message)
+            await self._rate_limiter.check(token.strip(), face="mcp")
+        except (Unauthorized, RateLimited) as exc:
+            await _refuse(scope, send, exc)
             return
         scope.setdefault("state", {})["tenant"] = tenant
         await self._manager.handle_request(scope, receive, send)
 
 
-async def _unauthorized(scope: Scope, send: Send, message: str) -> None:
+async def _refuse(scope: Scope, send: Send, exc: DevMeshError) -> None:
+    # Before the SDK sees the request, so answered like the REST face: problem+json.
+    unauthorized = isinstance(exc, Unauthorized)
+    status, title = (401, "Unauthorized") if unauthorized else (429, "Too Many Requests")
     body = json.dumps(
         {
-            "type": "urn:devmesh:problem:unauthorized",
-            "title": "Unauthorized",
-            "status": 401,
-            "detail": message,
+            "type": f"urn:devmesh:problem:{exc.code}",
+            "title": title,
+            "status": status,
+            "detail": exc.message,
             "instance": scope.get("path", "/mcp"),
-            "code": "unauthorized",
-            "retriable": False,
+            "code": exc.code,
+            "retriable": exc.retriable,
         }
     ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"www-authenticate", b"Bearer"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if unauthorized:
+        headers.append((b"www-authenticate", b"Bearer"))
+    if isinstance(exc, RateLimited) and exc.retry_after is not None:
+        headers.append((b"retry-after", str(max(1, round(exc.retry_after))).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

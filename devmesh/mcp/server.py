@@ -16,7 +16,7 @@ from mcp.server.caching import CacheHint
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 
-from devmesh.domain.errors import DevMeshError
+from devmesh.domain.errors import DevMeshError, InvalidInput
 from devmesh.domain.models import Tenant
 from devmesh.mcp.errors import error_result, internal_error_result
 from devmesh.tools.models import CatalogEntry
@@ -36,13 +36,32 @@ INSTRUCTIONS = (
 )
 
 
+_IDEMPOTENCY_KEY = "idempotency_key"
+_IDEMPOTENCY_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 255,
+    "description": "Optional. Run this at most once: calling again with the same key within "
+    "24 hours returns the first result instead of acting again. Use a new key per intent.",
+}
+
+
+def _input_schema(entry: CatalogEntry) -> dict[str, Any]:
+    schema = entry.operation.input_schema
+    if entry.operation.read_only:
+        return schema
+    # On REST the key is the Idempotency-Key header; MCP has only arguments.
+    properties = {**schema.get("properties", {}), _IDEMPOTENCY_KEY: _IDEMPOTENCY_SCHEMA}
+    return {**schema, "properties": properties}
+
+
 def _tool(entry: CatalogEntry) -> types.Tool:
     op = entry.operation
     return types.Tool(
         name=entry.qualified_name,
         title=f"{entry.tool}: {op.name.replace('_', ' ')}",
         description=f"{op.summary} ({entry.provider} tool '{entry.tool}')",
-        input_schema=op.input_schema,
+        input_schema=_input_schema(entry),
         output_schema=op.output_schema,
         annotations=types.ToolAnnotations(
             read_only_hint=op.read_only,
@@ -63,9 +82,18 @@ def build_server(tools: ToolService, resolve_caller: CallerResolver) -> Server[A
     async def call_tool(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
         tenant, upstream_token = await resolve_caller(ctx)
         instance, _, operation = params.name.partition(".")
+        arguments = dict(params.arguments or {})
+        key = arguments.pop(_IDEMPOTENCY_KEY, None)
         try:
+            if key is not None and not isinstance(key, str):
+                raise InvalidInput("idempotency_key must be a string", field=_IDEMPOTENCY_KEY)
             result = await tools.execute(
-                tenant, instance, operation, params.arguments or {}, upstream_token=upstream_token
+                tenant,
+                instance,
+                operation,
+                arguments,
+                upstream_token=upstream_token,
+                idempotency_key=key,
             )
         except DevMeshError as exc:
             return error_result(exc)

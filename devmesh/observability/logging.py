@@ -1,7 +1,8 @@
 """Structured logs: JSON lines (or console) with request-scoped context.
 
-Request ids are bound with ``structlog.contextvars`` by the HTTP middleware, so
-every line logged while serving a request carries them.
+Request ids are bound with ``structlog.contextvars`` by the HTTP middleware, and
+the current span's trace id is added to each line, so every line logged while
+serving a request carries both.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 import structlog
 
 from devmesh.config import LoggingSettings
+from devmesh.observability.tracing import add_trace_ids
 
 __all__ = ["configure_logging"]
 
@@ -25,6 +27,7 @@ def configure_logging(settings: LoggingSettings) -> None:
     )
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

@@ -5,7 +5,7 @@ Labels are bounded: route templates, never raw paths, ids or anything secret.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 __all__ = ["Metrics"]
 
@@ -25,6 +25,46 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+
+        # Tool calls are labelled by provider and operation, never by tenant, tool
+        # name, build id or URL: those are unbounded and some are the tenant's business.
+        self.tool_calls = Counter(
+            "devmesh_tool_calls_total",
+            "Tool operations run, by provider, operation and outcome (ok or an error code).",
+            ["provider", "operation", "outcome"],
+            registry=self.registry,
+        )
+        self.tool_call_duration = Histogram(
+            "devmesh_tool_call_duration_seconds",
+            "Tool operation latency including retries and waits.",
+            ["provider", "operation", "outcome"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )
+        self.tool_retries = Counter(
+            "devmesh_tool_retries_total",
+            "Retries of tool operations after a retriable upstream error.",
+            ["provider", "operation"],
+            registry=self.registry,
+        )
+        self.breakers_open = Gauge(
+            "devmesh_circuit_breakers_open",
+            "Tool instances whose circuit breaker this process saw open and not yet probed.",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.breaker_transitions = Counter(
+            "devmesh_circuit_breaker_transitions_total",
+            "Circuit breaker state changes, by the state entered.",
+            ["provider", "state"],
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "devmesh_rate_limited_total",
+            "Calls held back by a rate limit: outbound ones wait, inbound ones get 429.",
+            ["scope", "direction"],
+            registry=self.registry,
         )
 
     def render(self) -> bytes:

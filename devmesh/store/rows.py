@@ -9,7 +9,7 @@ from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, String, TypeDecorat
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["ApiKeyRow", "Base", "TenantRow", "ToolRow", "UtcDateTime"]
+__all__ = ["ApiKeyRow", "Base", "IdempotencyKeyRow", "TenantRow", "ToolRow", "UtcDateTime"]
 
 # Stable constraint names, so migrations read the same on SQLite and PostgreSQL.
 _NAMING = {
@@ -83,7 +83,26 @@ class ToolRow(Base):
     base_url: Mapped[str] = mapped_column(String(2048))
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     credential_mode: Mapped[str] = mapped_column(String(16), default="either")
+    resilience: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     credentials_key_id: Mapped[str | None] = mapped_column(String(32), default=None)
     credentials_sealed: Mapped[bytes | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class IdempotencyKeyRow(Base):
+    """A mutating call made under an ``Idempotency-Key``, and its result once known.
+
+    ``response`` is NULL while the first call is still running.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+from devmesh.adapters.resilience import ResiliencePolicy
+
 __all__ = ["CatalogEntry", "OperationInfo", "ToolCreate", "ToolUpdate"]
 
 # Tool names become MCP tool-name prefixes ({instance}.{operation}); MCP allows
@@ -31,6 +33,11 @@ class ToolCreate(BaseModel):
         description="stored: use the stored credentials; passthrough: the caller sends "
         "X-Upstream-Token on each request; either: the caller's token when sent, else stored.",
     )
+    resilience: ResiliencePolicy = Field(
+        default_factory=ResiliencePolicy,
+        description="Deadline, retries, circuit breaker, rate limit and concurrency for calls "
+        "to this tool; omitted fields keep their defaults.",
+    )
 
 
 class ToolUpdate(BaseModel):
@@ -39,6 +46,9 @@ class ToolUpdate(BaseModel):
     base_url: HttpUrl | None = None
     config: dict[str, Any] | None = None
     credential_mode: CredentialMode | None = None
+    resilience: ResiliencePolicy | None = Field(
+        default=None, description="Replaces the whole policy; omitted fields get defaults."
+    )
 
 
 class OperationInfo(BaseModel):

@@ -7,6 +7,7 @@ is reported exactly like a missing one.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections import OrderedDict
@@ -24,11 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from devmesh.adapters.operations import Operation
 from devmesh.adapters.protocols import Adapter
 from devmesh.adapters.registry import Connection, Provider, ProviderRegistry
+from devmesh.adapters.resilience import Resilience, ResiliencePolicy, ToolCall
 from devmesh.domain.errors import Conflict, InvalidInput, NotFound, UnknownTool
 from devmesh.domain.models import Credentials, Tenant, ToolInstance
 from devmesh.security.vault import Vault
 from devmesh.store.db import Database
 from devmesh.store.rows import ToolRow, utcnow
+from devmesh.tools.idempotency import IdempotencyStore, check_key, request_hash
 from devmesh.tools.models import CatalogEntry, OperationInfo, ToolCreate, ToolUpdate
 
 __all__ = ["ToolService"]
@@ -75,11 +78,14 @@ class ToolService:
         registry: ProviderRegistry,
         vault: Vault,
         http: httpx.AsyncClient,
+        resilience: Resilience,
     ) -> None:
         self._db = db
         self._registry = registry
         self._vault = vault
         self._http = http
+        self._resilience = resilience
+        self._idempotency = IdempotencyStore(db)
         # Adapters keep per-instance state worth reusing (login sessions, resolved
         # schedulers); the key changes whenever the tool or its credentials change.
         self._adapters: OrderedDict[tuple[str, str, str], Adapter] = OrderedDict()
@@ -98,6 +104,7 @@ class ToolService:
             base_url=str(spec.base_url).rstrip("/"),
             config=config,
             credential_mode=spec.credential_mode,
+            resilience=spec.resilience.model_dump(exclude_unset=True),
             created_at=now,
             updated_at=now,
         )
@@ -130,6 +137,8 @@ class ToolService:
                 row.config = _validate_config(self._provider(row.provider), changes.config)
             if changes.credential_mode is not None:
                 row.credential_mode = changes.credential_mode
+            if changes.resilience is not None:
+                row.resilience = changes.resilience.model_dump(exclude_unset=True)
             row.updated_at = utcnow()
             return _instance(row)
 
@@ -176,8 +185,13 @@ class ToolService:
         arguments: Mapping[str, Any],
         *,
         upstream_token: str | None = None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """Run one operation of one of the tenant's tools; returns its JSON result."""
+        """Run one operation of one of the tenant's tools; returns its JSON result.
+
+        With an ``idempotency_key``, a mutating operation runs at most once per key
+        and tenant in 24 hours; reads ignore the key, being safe to repeat anyway.
+        """
         async with self._db.session() as session:
             row = await _find(session, tenant, ref)
         provider = self._provider(row.provider)
@@ -195,15 +209,55 @@ class ToolService:
             raise InvalidInput(
                 f"invalid arguments for {row.name}.{op.name}: {message}", field=field
             ) from None
-        adapter = self._adapter(row, provider, self._credentials(row, upstream_token))
-        _log.info("tool_call", tool=row.name, provider=row.provider, operation=op.name)
+        if idempotency_key is None or op.read_only:
+            return await self._run(row, provider, op, args, upstream_token)
+        key = check_key(idempotency_key)
+        fingerprint = request_hash(
+            tool=row.id, operation=op.name, arguments=args.model_dump(mode="json")
+        )
+        replay = await self._idempotency.claim(tenant, key, fingerprint)
+        if replay is not None:
+            _log.info("tool_call_replayed", tool=row.name, operation=op.name)
+            return replay
         try:
-            result = await op.run(adapter, args)
-        except NotImplementedError:
-            raise NotFound(
-                f"{row.provider} does not support {op.name}",
-                details={"tool": row.name, "operation": op.name},
-            ) from None
+            result = await self._run(row, provider, op, args, upstream_token)
+        except BaseException:
+            # The call failed, so the key is free again for the caller's retry. Shielded:
+            # a cancelled request must not leave the key claimed for a day.
+            await asyncio.shield(self._idempotency.release(tenant, key))
+            raise
+        await self._idempotency.complete(tenant, key, result)
+        return result
+
+    async def _run(
+        self,
+        row: ToolRow,
+        provider: Provider,
+        op: Operation[Any],
+        args: BaseModel,
+        upstream_token: str | None,
+    ) -> dict[str, Any]:
+        adapter = self._adapter(row, provider, self._credentials(row, upstream_token))
+        policy = ResiliencePolicy.model_validate(row.resilience)
+        call = ToolCall(
+            tool_id=row.id,
+            tool=row.name,
+            provider=row.provider,
+            operation=op.name,
+            read_only=op.read_only,
+        )
+
+        async def attempt() -> BaseModel:
+            try:
+                return await op.run(adapter, args)
+            except NotImplementedError:
+                raise NotFound(
+                    f"{row.provider} does not support {op.name}",
+                    details={"tool": row.name, "operation": op.name},
+                ) from None
+
+        _log.info("tool_call", tool=row.name, provider=row.provider, operation=op.name)
+        result = await self._resilience.run(call, policy, attempt)
         return result.model_dump(mode="json")
 
     # --- internals -------------------------------------------------------------
@@ -278,6 +332,7 @@ def _instance(row: ToolRow) -> ToolInstance:
         base_url=row.base_url,
         config=dict(row.config),
         credential_mode=row.credential_mode,  # type: ignore[arg-type]
+        resilience=dict(row.resilience or {}),
         has_credentials=row.credentials_sealed is not None,
         created_at=row.created_at,
         updated_at=row.updated_at,

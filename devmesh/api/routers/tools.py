@@ -8,12 +8,21 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Header, Response
 from pydantic import BaseModel, ConfigDict
 
+from devmesh.adapters.resilience import ResiliencePolicy
 from devmesh.api.deps import CurrentTenant, Tools
 from devmesh.domain.models import Credentials, ToolInstance
 from devmesh.tools.models import OperationInfo, ToolCreate, ToolUpdate
 
 router = APIRouter(prefix="/api/v1/tools", tags=["tools"])
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Run a mutating operation at most once: the same key within 24 h returns "
+        "the first result. Ignored for read-only operations.",
+    ),
+]
 UpstreamToken = Annotated[
     str | None,
     Header(
@@ -30,6 +39,7 @@ class ToolRead(BaseModel):
     base_url: str
     config: dict[str, Any]
     credential_mode: Literal["stored", "passthrough", "either"]
+    resilience: ResiliencePolicy
     has_credentials: bool
     created_at: datetime
     updated_at: datetime
@@ -101,8 +111,14 @@ async def execute(
     tenant: CurrentTenant,
     tools: Tools,
     upstream_token: UpstreamToken = None,
+    idempotency_key: IdempotencyKey = None,
     arguments: Annotated[dict[str, Any] | None, Body()] = None,
 ) -> dict[str, Any]:
     return await tools.execute(
-        tenant, tool, operation, arguments or {}, upstream_token=upstream_token
+        tenant,
+        tool,
+        operation,
+        arguments or {},
+        upstream_token=upstream_token,
+        idempotency_key=idempotency_key,
     )
