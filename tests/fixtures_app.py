@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from devmesh.app import Services, create_app
 from devmesh.config import Settings
 from devmesh.store.db import Database
+from tests.canary import watch
 
 
 @asynccontextmanager
@@ -68,6 +69,7 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
+        watch("metrics", application.state.services.metrics.render())
 
 
 @pytest.fixture
@@ -78,6 +80,11 @@ def services(app: FastAPI) -> Services:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async def inspect(response: httpx.Response) -> None:
+        watch(f"response to {response.request.method} {response.url.path}", await response.aread())
+
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://devmesh.test") as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://devmesh.test", event_hooks={"response": [inspect]}
+    ) as http:
         yield http
