@@ -16,6 +16,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from devmesh.app import Services, create_app
 from devmesh.config import Settings
+from tests.canary import watch
 
 __all__ = ["LiveService", "mcp_client", "run_service"]
 
@@ -52,6 +53,7 @@ async def run_service(data_dir: Path, **settings: object) -> AsyncIterator[LiveS
                     task.result()
                 await asyncio.sleep(0.02)
         yield LiveService(base_url=f"http://127.0.0.1:{port}", services=app.state.services)
+        watch("live service metrics", app.state.services.metrics.render())
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=30)
@@ -64,8 +66,16 @@ async def mcp_client(
     headers = {"Authorization": f"Bearer {api_key}"}
     if upstream_token:
         headers["X-Upstream-Token"] = upstream_token
+
+    async def inspect(response: httpx2.Response) -> None:
+        # JSON answers only: reading an event stream here would wait for its end.
+        if response.headers.get("content-type", "").startswith("application/json"):
+            watch(f"MCP response to {response.request.method}", await response.aread())
+
     async with (
-        httpx2.AsyncClient(headers=headers, timeout=60) as http,
+        httpx2.AsyncClient(
+            headers=headers, timeout=60, event_hooks={"response": [inspect]}
+        ) as http,
         Client(streamable_http_client(url, http_client=http), mode=mode) as client,  # type: ignore[arg-type]
     ):
         yield client
