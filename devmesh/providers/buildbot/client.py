@@ -23,6 +23,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -124,6 +125,7 @@ def _excerpt(response: httpx.Response) -> str:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait, from ``Retry-After`` as delta-seconds or an HTTP-date (RFC 9110)."""
     value = response.headers.get("retry-after", "").strip()
     if not value:
         return None
@@ -131,8 +133,11 @@ def _retry_after(response: httpx.Response) -> float | None:
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:
+        # An HTTP-date is always GMT; a date without a zone must not be read as local time.
+        when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - time.time())
 
 
@@ -683,9 +688,13 @@ class BuildbotClient:
         if status == 408:
             return UpstreamTimeout(f"buildbot timed out trying to {what} ({said})", details=details)
         if status in (502, 503, 504):
+            # A 503 may say when to come back (RFC 9110); a retry loop should honour it.
+            retry_after = _retry_after(response)
+            when = f"in {retry_after:.0f} s" if retry_after is not None else "shortly"
             return UpstreamUnavailable(
                 f"buildbot at {self._where} is unavailable ({said}) and could not {what}; "
-                "try again shortly",
+                f"try again {when}",
+                retry_after=retry_after,
                 details=details,
             )
         if 300 <= status < 400:
