@@ -64,6 +64,7 @@ from devmesh.providers.buildbot.client import BuildbotClient
 from devmesh.providers.buildbot.models import (
     BuildbotConfig,
     WireBuild,
+    WireBuildData,
     WireBuilder,
     WireBuildRequest,
     WireField,
@@ -424,7 +425,7 @@ class BuildbotAdapter:
             id=f"{_RUN_PREFIX}{forced.buildsetid}",
             pipeline_id=scheduler.name,
             status=BuildStatus.QUEUED,
-            status_text=f"requested {len(builds)} builds; waiting for workers",
+            status_text=_run_text(builds),
             builds=builds,
             metadata={"buildsetid": forced.buildsetid},
         )
@@ -499,19 +500,7 @@ class BuildbotAdapter:
             self._client.steps(buildid), self._client.build_data(buildid)
         )
         logs = await _bounded(self._client.logs(step.stepid) for step in steps)
-        files = [
-            Artifact(
-                id=f"{_DATA_PREFIX}{data.name}",
-                name=data.name,
-                build_id=shown_id,
-                kind="file",
-                size=data.length,
-                url=self._client.api_url(self._client.build_data_path(buildid, data.name)),
-                downloadable=_ROUTABLE_NAME.fullmatch(data.name) is not None,
-                metadata={"source": data.source} if data.source else {},
-            )
-            for data in sorted(stored, key=lambda d: d.name)
-        ]
+        files = [self._stored_file(data, shown_id) for data in sorted(stored, key=lambda d: d.name)]
         log_files = [
             Artifact(
                 id=f"log-{log.logid}",
@@ -542,6 +531,20 @@ class BuildbotAdapter:
         ]
         return files + log_files + links
 
+    def _stored_file(self, data: WireBuildData, build_id: str) -> Artifact:
+        routable = _ROUTABLE_NAME.fullmatch(data.name) is not None
+        path = self._client.build_data_path(data.buildid, data.name)
+        return Artifact(
+            id=f"{_DATA_PREFIX}{data.name}",
+            name=data.name,
+            build_id=build_id,
+            kind="file",
+            size=data.length,
+            url=self._client.api_url(path) if routable else None,
+            downloadable=routable,
+            metadata={"source": data.source} if data.source else {},
+        )
+
     async def read_artifact(
         self, build_id: str, artifact_id: str, *, offset: int, limit: int
     ) -> ArtifactChunk:
@@ -556,7 +559,13 @@ class BuildbotAdapter:
             raise missing
         buildid = found.buildid
         what = f"download artifact {artifact_id} of build {build_id}"
-        if _LINK_ARTIFACT.fullmatch(artifact_id):
+        if match := _LINK_ARTIFACT.fullmatch(artifact_id):
+            try:
+                step = await self._client.step(int(match.group(1)))
+            except UpstreamNotFound as exc:
+                raise missing from exc
+            if step.buildid != buildid or int(match.group(2)) >= len(step.urls):
+                raise missing
             raise UpstreamInvalidArgument(
                 f"artifact {artifact_id} is a link to something Buildbot does not keep; "
                 "open its url (get_artifacts shows it) instead",
@@ -576,7 +585,13 @@ class BuildbotAdapter:
         elif artifact_id.startswith(_DATA_PREFIX):
             name = artifact_id.removeprefix(_DATA_PREFIX)
             if not _ROUTABLE_NAME.fullmatch(name):
-                raise missing
+                if name not in {data.name for data in await self._client.build_data(buildid)}:
+                    raise missing
+                raise UpstreamInvalidArgument(
+                    f"build data {name!r} of build {build_id} cannot be downloaded: Buildbot's "
+                    "REST API only serves names of letters, digits, '.', '_' and '-'",
+                    details={"build_id": build_id, "artifact_id": artifact_id},
+                )
             try:
                 size = (await self._client.build_data_entry(buildid, name)).length
             except UpstreamNotFound as exc:

@@ -2,8 +2,9 @@
 
 The master (``master.cfg`` here) has the force scheduler ``release``, which starts
 ``package`` and ``runtests`` together; ``package`` writes a 300-line log full of
-multi-byte characters, publishes a link, and stores ``manifest.json`` and the binary
-``checksums.bin`` as build data.
+multi-byte characters, publishes a link, and stores ``manifest.json``, the binary
+``checksums.bin`` and ``test results.xml`` (a name the REST API cannot address) as
+build data.
 """
 
 from __future__ import annotations
@@ -334,7 +335,8 @@ async def test_text_build_data_downloads_as_text(
 
 
 @pytest.mark.parametrize(
-    "artifact_id", ["log-999999", "data-no-such-file", "data-not/routable", "checksums.bin"]
+    "artifact_id",
+    ["log-999999", "link-999999-0", "data-no-such-file", "data-not/routable", "checksums.bin"],
 )
 async def test_an_unknown_artifact_is_not_found_and_points_to_get_artifacts(
     adapter: BuildbotAdapter, package_build: str, artifact_id: str
@@ -355,12 +357,25 @@ async def test_another_builds_log_is_not_an_artifact_of_this_build(
         await adapter.read_artifact(package_build, lint_log.id, offset=0, limit=100)
 
 
+async def test_build_data_the_api_cannot_address_is_listed_but_not_downloadable(
+    adapter: BuildbotAdapter, package_build: str
+) -> None:
+    found = {a.id: a for a in await adapter.list_artifacts(package_build)}
+    assert found["data-test results.xml"].downloadable is False
+    assert found["data-test results.xml"].url is None
+    with pytest.raises(UpstreamInvalidArgument, match="cannot be downloaded"):
+        await adapter.read_artifact(package_build, "data-test results.xml", offset=0, limit=100)
+
+
 async def test_a_link_cannot_be_downloaded_and_the_error_says_to_open_its_url(
     adapter: BuildbotAdapter, package_build: str
 ) -> None:
     [link] = [a for a in await adapter.list_artifacts(package_build) if a.kind == "link"]
     with pytest.raises(UpstreamInvalidArgument, match="open its url"):
         await adapter.read_artifact(package_build, link.id, offset=0, limit=100)
+    # The same step has no second link: that id names nothing.
+    with pytest.raises(UpstreamNotFound, match="get_artifacts"):
+        await adapter.read_artifact(package_build, link.id[:-1] + "1", offset=0, limit=100)
 
 
 def test_download_artifact_caps_max_bytes() -> None:
