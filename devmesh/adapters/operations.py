@@ -2,8 +2,10 @@
 
 An operation has a typed input model and output model (their JSON Schemas are
 what agents see), hints about its effects, and a ``run`` over an adapter. The
-standard CI operations are defined here once over ``CIAdapter``; a provider
-chooses which it offers and may add its own.
+standard operations are defined here once, in groups by the protocol they need:
+``CI_OPERATIONS`` over ``CIAdapter``, ``PIPELINE_OPERATIONS`` over
+``PipelineAdapter``, ``ARTIFACT_OPERATIONS`` over ``ArtifactAdapter``. A provider
+lists the groups (or single operations) it offers and may add its own.
 """
 
 from __future__ import annotations
@@ -14,17 +16,22 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from devmesh.adapters import logs
-from devmesh.adapters.protocols import CIAdapter
+from devmesh.adapters import artifacts, logs
+from devmesh.adapters.protocols import ArtifactAdapter, CIAdapter, PipelineAdapter
 from devmesh.domain.models import (
+    Artifact,
+    ArtifactContent,
     Build,
     BuildRequest,
     BuildStatus,
     LogPage,
     LogSearchResult,
+    Pipeline,
+    PipelineRequest,
+    PipelineRun,
 )
 
-__all__ = ["CI_OPERATIONS", "Operation"]
+__all__ = ["ARTIFACT_OPERATIONS", "CI_OPERATIONS", "PIPELINE_OPERATIONS", "Operation"]
 
 A = TypeVar("A")
 
@@ -213,5 +220,146 @@ CI_OPERATIONS: tuple[Operation[CIAdapter], ...] = (
         input_model=BuildRef,
         output_model=Build,
         run=_retry,
+    ),
+)
+
+
+# --- pipelines -------------------------------------------------------------------------
+
+
+class PipelineList(BaseModel):
+    pipelines: list[Pipeline]
+
+
+class TriggerPipelineInput(_Input):
+    pipeline: str = Field(min_length=1, description="The pipeline's id, as list_pipelines shows.")
+    branch: str | None = Field(default=None, description="Branch to build, if the CI takes one.")
+    commit: str | None = Field(default=None, description="Commit to build, if the CI takes one.")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Parameters for every build of the run, by name; list_pipelines shows "
+        "which the pipeline takes.",
+    )
+    reason: str | None = Field(default=None, description="Why, shown in the CI's UI.")
+
+
+class ListPipelinesInput(_Input):
+    """Takes nothing: every pipeline is listed."""
+
+
+class PipelineRunRef(_Input):
+    run_id: str = Field(min_length=1, description="The run's id, as trigger_pipeline returns.")
+
+
+async def _list_pipelines(adapter: PipelineAdapter, args: ListPipelinesInput) -> PipelineList:
+    return PipelineList(pipelines=await adapter.list_pipelines())
+
+
+async def _trigger_pipeline(adapter: PipelineAdapter, args: TriggerPipelineInput) -> PipelineRun:
+    return await adapter.trigger_pipeline(
+        PipelineRequest(
+            pipeline=args.pipeline,
+            branch=args.branch,
+            commit=args.commit,
+            parameters=args.parameters,
+            reason=args.reason,
+        )
+    )
+
+
+async def _get_pipeline(adapter: PipelineAdapter, args: PipelineRunRef) -> PipelineRun:
+    return await adapter.get_pipeline_run(args.run_id)
+
+
+PIPELINE_OPERATIONS: tuple[Operation[PipelineAdapter], ...] = (
+    Operation(
+        name="list_pipelines",
+        summary="The pipelines trigger_pipeline can start, with their projects and parameters.",
+        input_model=ListPipelinesInput,
+        output_model=PipelineList,
+        run=_list_pipelines,
+        read_only=True,
+        idempotent=True,
+    ),
+    Operation(
+        name="trigger_pipeline",
+        summary="Start a pipeline: one build of each of its projects; returns the run, queued.",
+        input_model=TriggerPipelineInput,
+        output_model=PipelineRun,
+        run=_trigger_pipeline,
+    ),
+    Operation(
+        name="get_pipeline",
+        summary="A pipeline run's overall status and each of its builds.",
+        input_model=PipelineRunRef,
+        output_model=PipelineRun,
+        run=_get_pipeline,
+        read_only=True,
+        idempotent=True,
+    ),
+)
+
+
+# --- artifacts -------------------------------------------------------------------------
+
+
+class ArtifactList(BaseModel):
+    build_id: str
+    artifacts: list[Artifact]
+    hint: str | None = Field(default=None, description="Why the list is empty, when it is.")
+
+
+class DownloadArtifactInput(BuildRef):
+    artifact_id: str = Field(min_length=1, description="The artifact's id, as get_artifacts shows.")
+    offset: int = Field(
+        default=0, ge=0, description="Byte to start at; use the next_offset of a previous read."
+    )
+    max_bytes: int = Field(
+        default=artifacts.DEFAULT_MAX_BYTES,
+        ge=1,
+        le=artifacts.MAX_BYTES,
+        description="Most bytes to return; read large artifacts in parts.",
+    )
+
+
+async def _get_artifacts(adapter: ArtifactAdapter, args: BuildRef) -> ArtifactList:
+    found = await adapter.list_artifacts(args.build_id)
+    hint = None
+    if not found:
+        hint = (
+            f"build {args.build_id} has no artifacts yet; a queued or running build may "
+            "add some, check again once it has finished"
+        )
+    return ArtifactList(build_id=args.build_id, artifacts=found, hint=hint)
+
+
+async def _download_artifact(
+    adapter: ArtifactAdapter, args: DownloadArtifactInput
+) -> ArtifactContent:
+    chunk = await adapter.read_artifact(
+        args.build_id, args.artifact_id, offset=args.offset, limit=args.max_bytes
+    )
+    return artifacts.content(args.build_id, args.artifact_id, chunk)
+
+
+ARTIFACT_OPERATIONS: tuple[Operation[ArtifactAdapter], ...] = (
+    Operation(
+        name="get_artifacts",
+        summary="The files a build left: stored files, step logs, and links it published.",
+        input_model=BuildRef,
+        output_model=ArtifactList,
+        run=_get_artifacts,
+        read_only=True,
+        idempotent=True,
+    ),
+    Operation(
+        name="download_artifact",
+        summary="Read part of an artifact: up to max_bytes from offset, as text or base64; "
+        "never the whole file unasked.",
+        input_model=DownloadArtifactInput,
+        output_model=ArtifactContent,
+        run=_download_artifact,
+        read_only=True,
+        idempotent=True,
     ),
 )

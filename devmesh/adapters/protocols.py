@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from devmesh.domain.models import Build, BuildRequest, BuildStatus, LogLine
+from devmesh.domain.models import (
+    Artifact,
+    ArtifactChunk,
+    Build,
+    BuildRequest,
+    BuildStatus,
+    LogLine,
+    Pipeline,
+    PipelineRequest,
+    PipelineRun,
+)
 
-__all__ = ["Adapter", "CIAdapter", "LogSelection"]
+__all__ = ["Adapter", "ArtifactAdapter", "CIAdapter", "LogSelection", "PipelineAdapter"]
 
 
 class LogSelection(Protocol):
@@ -50,5 +60,38 @@ class CIAdapter(Adapter, Protocol):
         ``failed_only`` keeps the steps that failed, when the upstream can tell.
         Paging, tailing and searching happen above the adapter (``adapters.logs``),
         so every provider gets the same bounded, agent-friendly log tools.
+        """
+        ...
+
+
+@runtime_checkable
+class PipelineAdapter(Adapter, Protocol):
+    """A CI system that starts several builds as one run (a pipeline, workflow or scheduler)."""
+
+    async def list_pipelines(self) -> list[Pipeline]: ...
+
+    async def trigger_pipeline(self, request: PipelineRequest) -> PipelineRun:
+        """Start every project of the pipeline; the run reads as queued at first."""
+        ...
+
+    async def get_pipeline_run(self, run_id: str) -> PipelineRun:
+        """The run with one build per project, queued ones included."""
+        ...
+
+
+@runtime_checkable
+class ArtifactAdapter(Adapter, Protocol):
+    """A CI system whose builds leave files behind."""
+
+    async def list_artifacts(self, build_id: str) -> list[Artifact]: ...
+
+    async def read_artifact(
+        self, build_id: str, artifact_id: str, *, offset: int, limit: int
+    ) -> ArtifactChunk:
+        """At most ``limit`` bytes from ``offset``, never the whole artifact unasked.
+
+        The adapter stops reading upstream once it has them (and knows whether more
+        follow), so memory and the answer stay bounded however large the artifact.
+        Turning bytes into text or base64 happens above (``adapters.artifacts``).
         """
         ...

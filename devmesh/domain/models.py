@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 __all__ = [
     "ApiKey",
     "Artifact",
+    "ArtifactChunk",
+    "ArtifactContent",
     "Build",
     "BuildRequest",
     "BuildStatus",
@@ -20,6 +22,7 @@ __all__ = [
     "LogPage",
     "LogSearchResult",
     "Pipeline",
+    "PipelineRequest",
     "PipelineRun",
     "Tenant",
     "ToolInstance",
@@ -84,27 +87,95 @@ class BuildRequest(_Model):
 
 
 class Pipeline(_Model):
-    id: str
-    name: str
+    """Something that starts several builds at once, e.g. a Buildbot force scheduler."""
+
+    id: str = Field(description="Pass this as `pipeline` to trigger_pipeline.")
+    name: str = Field(description="The name the CI system shows.")
     url: str | None = None
+    projects: list[str] = Field(
+        default_factory=list, description="The jobs or builders one run of it starts."
+    )
+    parameters: list[str] = Field(
+        default_factory=list, description="Names trigger_pipeline accepts in `parameters`."
+    )
+
+
+class PipelineRequest(_Model):
+    pipeline: str
+    branch: str | None = None
+    commit: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    reason: str | None = None
 
 
 class PipelineRun(_Model):
-    id: str
-    pipeline_id: str
-    status: BuildStatus
+    id: str = Field(description="Pass this id to get_pipeline.")
+    pipeline_id: str | None = Field(
+        default=None, description="The pipeline this run belongs to, when the CI says."
+    )
+    status: BuildStatus = Field(
+        description="queued until a build starts; running until every build has finished; "
+        "then failed if any build failed, else cancelled if any was cancelled, else succeeded."
+    )
+    status_text: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
     url: str | None = None
-    builds: list[Build] = Field(default_factory=list)
+    builds: list[Build] = Field(
+        default_factory=list, description="One per project; use their ids with the build tools."
+    )
+    metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 class Artifact(_Model):
-    id: str
+    """A file a build left behind: an uploaded file, a log, or a link to something kept
+    elsewhere."""
+
+    id: str = Field(description="Pass this with the build id to download_artifact.")
     name: str
     build_id: str
-    size: int | None = None
-    url: str | None = None
+    kind: Literal["file", "log", "link"] = Field(
+        description="file: stored by the CI; log: a step's log; link: a URL the build "
+        "published, kept outside the CI."
+    )
+    size: int | None = Field(default=None, description="Bytes, when the CI says.")
+    content_type: str | None = None
+    url: str | None = Field(
+        default=None, description="Where it lives; for a link the only way to reach it."
+    )
+    downloadable: bool = Field(description="Whether download_artifact can read it.")
+    step: str | None = Field(default=None, description="The step that made it, when known.")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ArtifactChunk(_Model):
+    """Raw bytes of an artifact from ``offset``, as an adapter read them; the shaping for
+    callers (text or base64, hints) happens in ``devmesh.adapters.artifacts``."""
+
+    data: bytes
+    offset: int
+    size: int | None = Field(default=None, description="The whole artifact's bytes, if known.")
+    more: bool = Field(description="True when bytes follow the ones read.")
+    content_type: str | None = None
+
+
+class ArtifactContent(_Model):
+    build_id: str
+    artifact_id: str
+    offset: int = Field(description="Where `content` starts, in bytes from the start.")
+    length: int = Field(description="How many bytes of the artifact `content` holds.")
+    encoding: Literal["utf-8", "base64"] = Field(
+        description="utf-8: `content` is the text itself; base64: the bytes were not UTF-8 "
+        "text and `content` is their base64."
+    )
+    content: str
+    content_type: str | None = None
+    size: int | None = Field(default=None, description="The whole artifact's bytes, if known.")
+    truncated: bool = Field(description="True when the artifact goes on after these bytes.")
+    next_offset: int | None = Field(
+        default=None, description="Pass as `offset` to read the bytes after these."
+    )
+    hint: str | None = Field(default=None, description="How to get more, or why nothing came.")
 
 
 class LogLine(_Model):

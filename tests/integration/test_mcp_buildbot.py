@@ -159,6 +159,87 @@ async def test_tools_carry_schemas_and_annotations(
     assert cancel.annotations is not None and cancel.annotations.destructive_hint is True
 
 
+async def test_tools_list_shows_the_pipeline_and_artifact_tools_with_schemas(
+    live: LiveService, buildbot: BuildbotServer
+) -> None:
+    key = await tenant_with_ci(live, buildbot)
+    async with mcp_client(live.mcp_url, key) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    new = {
+        "ci.list_pipelines",
+        "ci.trigger_pipeline",
+        "ci.get_pipeline",
+        "ci.get_artifacts",
+        "ci.download_artifact",
+    }
+    assert new <= set(tools)
+    trigger, get, download = (
+        tools["ci.trigger_pipeline"],
+        tools["ci.get_pipeline"],
+        tools["ci.download_artifact"],
+    )
+    assert trigger.input_schema["required"] == ["pipeline"]
+    assert trigger.input_schema["additionalProperties"] is False
+    assert get.input_schema["required"] == ["run_id"]
+    assert get.output_schema is not None and "builds" in get.output_schema["properties"]
+    limits = download.input_schema["properties"]["max_bytes"]
+    assert (limits["default"], limits["maximum"]) == (64 * 1024, 1024 * 1024)
+    assert download.output_schema is not None
+    assert {"encoding", "truncated", "next_offset"} <= set(download.output_schema["properties"])
+    for name in new - {"ci.trigger_pipeline"}:
+        annotations = tools[name].annotations
+        assert annotations is not None and annotations.read_only_hint is True, name
+    assert trigger.annotations is not None and trigger.annotations.read_only_hint is False
+
+
+async def test_an_agent_runs_a_pipeline_and_pages_through_an_artifact(
+    live: LiveService, buildbot: BuildbotServer
+) -> None:
+    key = await tenant_with_ci(live, buildbot)
+    async with mcp_client(live.mcp_url, key) as client:
+        pipelines = structured(await client.call_tool("ci.list_pipelines", {}))["pipelines"]
+        run = structured(await client.call_tool("ci.trigger_pipeline", {"pipeline": "release"}))
+        deadline = time.monotonic() + POLL_DEADLINE
+        while run["status"] not in {"succeeded", "failed", "cancelled"}:
+            assert time.monotonic() < deadline, f"run {run['id']} stuck at {run['status']}"
+            await anyio.sleep(0.2)
+            run = structured(await client.call_tool("ci.get_pipeline", {"run_id": run["id"]}))
+        [package] = [build for build in run["builds"] if build["project"] == "package"]
+        listed = structured(await client.call_tool("ci.get_artifacts", {"build_id": package["id"]}))
+        [log] = [artifact for artifact in listed["artifacts"] if artifact["kind"] == "log"]
+        first = structured(
+            await client.call_tool(
+                "ci.download_artifact",
+                {"build_id": package["id"], "artifact_id": log["id"], "max_bytes": 2000},
+            )
+        )
+        second = structured(
+            await client.call_tool(
+                "ci.download_artifact",
+                {
+                    "build_id": package["id"],
+                    "artifact_id": log["id"],
+                    "offset": first["next_offset"],
+                    "max_bytes": 2000,
+                },
+            )
+        )
+        missing = await client.call_tool(
+            "ci.download_artifact", {"build_id": package["id"], "artifact_id": "log-999999"}
+        )
+        unknown = await client.call_tool("ci.trigger_pipeline", {"pipeline": "nope"})
+    assert "release" in [pipeline["id"] for pipeline in pipelines]
+    assert run["status"] == "succeeded"
+    assert first["truncated"] is True and first["encoding"] == "utf-8"
+    assert second["offset"] == first["next_offset"]
+    assert "package line" in second["content"]
+    assert missing.is_error is True
+    assert error_payload(missing)["error"] == "upstream_not_found"
+    assert "get_artifacts" in error_payload(missing)["message"]
+    assert unknown.is_error is True
+    assert "release" in error_payload(unknown)["message"]
+
+
 async def test_another_tenant_can_neither_see_nor_call_the_tool(
     live: LiveService, buildbot: BuildbotServer
 ) -> None:

@@ -1,4 +1,4 @@
-"""The Buildbot adapter: the CI operations over Buildbot's REST API.
+"""The Buildbot adapter: the CI, pipeline and artifact operations over Buildbot's REST API.
 
 Build ids. Buildbot answers a trigger with a *build request*; the build itself is
 made only when a worker takes the request, maybe much later. So there are two
@@ -22,6 +22,19 @@ and text logs are left out), at most ``BuildbotConfig.max_log_lines`` lines (50,
 by default): past that the end of the build is kept, where failures are. Lines are
 numbered by their place in the whole build log, so a number means the same line
 whether or not ``failed_only`` or the cap left earlier lines out.
+
+Pipelines. A pipeline is a force scheduler (its name is the pipeline's id) and the
+builders it can start are its projects. ``trigger_pipeline`` forces it for all of
+them; Buildbot makes one *buildset* holding a build request per builder, so a run's
+id is ``bs-<buildsetid>``. A run lists one build per request under the ids above
+(``br-<n>`` while queued, the build id once started).
+
+Artifacts. Buildbot keeps no artifact store, but a build leaves three kinds of
+things: blobs steps stored with ``setBuildData`` (files, id ``data-<name>``, read
+from ``/builds/<id>/data/<name>/value``), its steps' logs (id ``log-<logid>``, read
+from ``/logs/<logid>/raw``: the text without stream prefixes, after a three-line
+header naming builder, build number and worker), and URLs steps published (id
+``link-<stepid>-<n>``), which point elsewhere and are listed, never fetched.
 """
 
 from __future__ import annotations
@@ -36,11 +49,22 @@ from typing import Any, Literal, TypeVar
 
 from devmesh.adapters.registry import Connection
 from devmesh.domain.errors import AdapterError, UpstreamInvalidArgument, UpstreamNotFound
-from devmesh.domain.models import Build, BuildRequest, BuildStatus, LogLine
+from devmesh.domain.models import (
+    Artifact,
+    ArtifactChunk,
+    Build,
+    BuildRequest,
+    BuildStatus,
+    LogLine,
+    Pipeline,
+    PipelineRequest,
+    PipelineRun,
+)
 from devmesh.providers.buildbot.client import BuildbotClient
 from devmesh.providers.buildbot.models import (
     BuildbotConfig,
     WireBuild,
+    WireBuildData,
     WireBuilder,
     WireBuildRequest,
     WireField,
@@ -55,7 +79,15 @@ __all__ = ["BuildbotAdapter"]
 T = TypeVar("T")
 
 _REQUEST_PREFIX = "br-"
+_RUN_PREFIX = "bs-"
 _ID = re.compile(r"(br-)?([0-9]{1,18})")
+_RUN_ID = re.compile(r"bs-([0-9]{1,18})")
+_LOG_ARTIFACT = re.compile(r"log-([0-9]{1,18})")
+_LINK_ARTIFACT = re.compile(r"link-([0-9]{1,18})-([0-9]{1,9})")
+_DATA_PREFIX = "data-"
+# Names Buildbot's URL router can address (buildbot.util.pathmatch's identifier).
+_ROUTABLE_NAME = re.compile(r"[a-zA-Z_-][.a-zA-Z0-9_-]*")
+_LOG_TYPES = {"s": "text/plain", "t": "text/plain", "h": "text/html"}
 
 # Buildbot's result codes, in its own order (buildbot.process.results).
 SUCCESS, WARNINGS, FAILURE, SKIPPED, EXCEPTION, RETRY, CANCELLED = range(7)
@@ -246,8 +278,17 @@ class BuildbotAdapter:
     async def trigger_build(self, request: BuildRequest) -> Build:
         builder = await self._builder_named(request.project)
         scheduler = await self._scheduler_for(builder.name, request.parameters)
-        params = _force_params(scheduler, builder, request)
-        requests = await self._client.force(scheduler.name, params)
+        params = _force_params(
+            scheduler,
+            f"for {builder.name!r}",
+            parameters=request.parameters,
+            branch=request.branch,
+            commit=request.commit,
+            reason=request.reason,
+        )
+        # builderNames, unlike builderid, is checked against the scheduler's own builders.
+        params["builderNames"] = [builder.name]
+        requests = (await self._client.force(scheduler.name, params)).requests
         if builder.builderid not in requests:
             raise AdapterError(
                 f"buildbot accepted the trigger of {builder.name!r} but made no build request "
@@ -310,7 +351,7 @@ class BuildbotAdapter:
                 "build to rerun; use trigger_build instead",
                 details={"build_id": build_id},
             )
-        requests = await self._client.rebuild(found.buildid)
+        requests = (await self._client.rebuild(found.buildid)).requests
         if found.builderid not in requests:
             raise AdapterError(
                 f"buildbot accepted the rebuild of build {found.buildid} but made no build request"
@@ -345,6 +386,231 @@ class BuildbotAdapter:
                 )
         return lines
 
+    # --- PipelineAdapter --------------------------------------------------------------
+
+    async def list_pipelines(self) -> list[Pipeline]:
+        schedulers = await self._scheduler_list(max_age=0)
+        return [
+            Pipeline(
+                id=scheduler.name,
+                name=scheduler.label or scheduler.name,
+                projects=sorted(scheduler.builder_names),
+                parameters=sorted(_settable(scheduler)),
+            )
+            for scheduler in sorted(schedulers, key=lambda s: s.name)
+        ]
+
+    async def trigger_pipeline(self, request: PipelineRequest) -> PipelineRun:
+        scheduler = await self._scheduler_named(request.pipeline)
+        params = _force_params(
+            scheduler,
+            f"(pipeline {scheduler.name!r})",
+            parameters=request.parameters,
+            branch=request.branch,
+            commit=request.commit,
+            reason=request.reason,
+        )
+        # Without builderNames or builderid, a force scheduler starts all its builders.
+        forced = await self._client.force(scheduler.name, params)
+        if not forced.requests:
+            raise AdapterError(
+                f"buildbot accepted the trigger of pipeline {scheduler.name!r} but made no "
+                "build requests; check its builders in master.cfg"
+            )
+        builds = [
+            self._requested(await self._builder_name(builderid), builderid, buildrequestid)
+            for builderid, buildrequestid in sorted(forced.requests.items(), key=lambda i: i[1])
+        ]
+        return PipelineRun(
+            id=f"{_RUN_PREFIX}{forced.buildsetid}",
+            pipeline_id=scheduler.name,
+            status=BuildStatus.QUEUED,
+            status_text=_run_text(builds),
+            builds=builds,
+            metadata={"buildsetid": forced.buildsetid},
+        )
+
+    async def get_pipeline_run(self, run_id: str) -> PipelineRun:
+        match = _RUN_ID.fullmatch(run_id.strip())
+        if match is None:
+            raise UpstreamNotFound(
+                f"{run_id!r} is not a Buildbot pipeline run id; use the id trigger_pipeline "
+                "returned (bs-<digits>)",
+                details={"run_id": run_id},
+            )
+        bsid = int(match.group(1))
+        try:
+            buildset = await self._client.buildset(bsid)
+        except UpstreamNotFound as exc:
+            raise UpstreamNotFound(
+                f"pipeline run {run_id} not found on buildbot; trigger_pipeline returns run ids",
+                details={"run_id": run_id},
+            ) from exc
+        requests, properties = await asyncio.gather(
+            self._client.buildset_requests(bsid), self._client.buildset_properties(bsid)
+        )
+        wires = (
+            await self._client.builds(
+                buildrequestids=[r.buildrequestid for r in requests],
+                properties=_BUILD_PROPERTIES,
+            )
+            if requests
+            else []
+        )
+        newest: dict[int, WireBuild] = {}
+        for wire in wires:  # newest first
+            newest.setdefault(wire.buildrequestid, wire)
+        builds: list[Build] = []
+        for request in requests:
+            latest = newest.get(request.buildrequestid)
+            # A build that ended in "retry" is not the request's last word: it waits again.
+            retried = latest is not None and latest.complete and latest.results == RETRY
+            if latest is None or (retried and not request.complete):
+                builds.append(await self._queued(request))
+            else:
+                builds.append(await self._build(latest))
+        status = _run_status(builds, buildset.complete, buildset.results)
+        started = [b.started_at for b in builds if b.started_at is not None]
+        finished = [b.finished_at for b in builds if b.finished_at is not None]
+        return PipelineRun(
+            id=f"{_RUN_PREFIX}{bsid}",
+            pipeline_id=_property(properties, "scheduler"),
+            status=status,
+            status_text=_run_text(builds),
+            started_at=min(started, default=None),
+            finished_at=(max(finished, default=None) or _time(buildset.complete_at))
+            if status.finished
+            else None,
+            builds=builds,
+            metadata={
+                "buildsetid": bsid,
+                "reason": buildset.reason,
+                "submitted_at": _time(buildset.submitted_at),
+            },
+        )
+
+    # --- ArtifactAdapter --------------------------------------------------------------
+
+    async def list_artifacts(self, build_id: str) -> list[Artifact]:
+        found = await self._find(build_id)
+        if found.buildid is None:
+            return []
+        buildid, shown_id = found.buildid, found.build.id
+        steps, stored = await asyncio.gather(
+            self._client.steps(buildid), self._client.build_data(buildid)
+        )
+        logs = await _bounded(self._client.logs(step.stepid) for step in steps)
+        files = [self._stored_file(data, shown_id) for data in sorted(stored, key=lambda d: d.name)]
+        log_files = [
+            Artifact(
+                id=f"log-{log.logid}",
+                name=f"{step.name}/{log.slug}",
+                build_id=shown_id,
+                kind="log",
+                content_type=_LOG_TYPES.get(log.type),
+                url=self._client.api_url(self._client.log_raw_path(log.logid)),
+                downloadable=True,
+                step=step.name,
+                metadata={"lines": log.num_lines, "complete": log.complete},
+            )
+            for step, step_logs in zip(steps, logs, strict=True)
+            for log in step_logs
+        ]
+        links = [
+            Artifact(
+                id=f"link-{step.stepid}-{index}",
+                name=link.name,
+                build_id=shown_id,
+                kind="link",
+                url=link.url,
+                downloadable=False,
+                step=step.name,
+            )
+            for step in steps
+            for index, link in enumerate(step.urls)
+        ]
+        return files + log_files + links
+
+    def _stored_file(self, data: WireBuildData, build_id: str) -> Artifact:
+        routable = _ROUTABLE_NAME.fullmatch(data.name) is not None
+        path = self._client.build_data_path(data.buildid, data.name)
+        return Artifact(
+            id=f"{_DATA_PREFIX}{data.name}",
+            name=data.name,
+            build_id=build_id,
+            kind="file",
+            size=data.length,
+            url=self._client.api_url(path) if routable else None,
+            downloadable=routable,
+            metadata={"source": data.source} if data.source else {},
+        )
+
+    async def read_artifact(
+        self, build_id: str, artifact_id: str, *, offset: int, limit: int
+    ) -> ArtifactChunk:
+        found = await self._find(build_id)
+        artifact_id = artifact_id.strip()
+        missing = UpstreamNotFound(
+            f"build {build_id} has no artifact {artifact_id!r}; get_artifacts lists its "
+            "artifacts and their ids",
+            details={"build_id": build_id, "artifact_id": artifact_id},
+        )
+        if found.buildid is None:
+            raise missing
+        buildid = found.buildid
+        what = f"download artifact {artifact_id} of build {build_id}"
+        if match := _LINK_ARTIFACT.fullmatch(artifact_id):
+            try:
+                step = await self._client.step(int(match.group(1)))
+            except UpstreamNotFound as exc:
+                raise missing from exc
+            if step.buildid != buildid or int(match.group(2)) >= len(step.urls):
+                raise missing
+            raise UpstreamInvalidArgument(
+                f"artifact {artifact_id} is a link to something Buildbot does not keep; "
+                "open its url (get_artifacts shows it) instead",
+                details={"build_id": build_id, "artifact_id": artifact_id},
+            )
+        if match := _LOG_ARTIFACT.fullmatch(artifact_id):
+            logid = int(match.group(1))
+            try:
+                log = await self._client.log(logid)
+                step = await self._client.step(log.stepid)
+            except UpstreamNotFound as exc:
+                raise missing from exc
+            if step.buildid != buildid:
+                raise missing
+            path = self._client.log_raw_path(logid)
+            size = None
+        elif artifact_id.startswith(_DATA_PREFIX):
+            name = artifact_id.removeprefix(_DATA_PREFIX)
+            if not _ROUTABLE_NAME.fullmatch(name):
+                if name not in {data.name for data in await self._client.build_data(buildid)}:
+                    raise missing
+                raise UpstreamInvalidArgument(
+                    f"build data {name!r} of build {build_id} cannot be downloaded: Buildbot's "
+                    "REST API only serves names of letters, digits, '.', '_' and '-'",
+                    details={"build_id": build_id, "artifact_id": artifact_id},
+                )
+            try:
+                size = (await self._client.build_data_entry(buildid, name)).length
+            except UpstreamNotFound as exc:
+                raise missing from exc
+            path = self._client.build_data_path(buildid, name)
+        else:
+            raise missing
+        try:
+            raw = await self._client.read_raw(path, offset=offset, limit=limit, what=what)
+        except UpstreamNotFound as exc:
+            raise missing from exc
+        return ArtifactChunk(
+            data=raw.data,
+            offset=offset,
+            size=raw.size if raw.size is not None else size,
+            more=raw.more,
+            content_type=raw.content_type,
+        )
+
     # --- builds ----------------------------------------------------------------------
 
     async def _find(self, build_id: str) -> _Found:
@@ -362,7 +628,7 @@ class BuildbotAdapter:
 
     async def _find_request(self, buildrequestid: int, build_id: str) -> _Found:
         builds = await self._client.builds(
-            buildrequestid=buildrequestid, limit=1, properties=_BUILD_PROPERTIES
+            buildrequestids=[buildrequestid], limit=1, properties=_BUILD_PROPERTIES
         )
         if builds:
             wire = builds[0]
@@ -526,8 +792,13 @@ class BuildbotAdapter:
                     return named
                 continue
             # A force scheduler starts whatever builder it is asked to, so pick one that
-            # serves this builder; among several, the one that takes the given parameters.
-            serving = [s for s in schedulers if builder in s.builder_names]
+            # serves this builder; among several, the one that takes the given parameters,
+            # and rather one of its own than a pipeline's (the master lists them in no
+            # stable order).
+            serving = sorted(
+                (s for s in schedulers if builder in s.builder_names),
+                key=lambda s: (len(s.builder_names), s.name),
+            )
             fitting = [s for s in serving if set(parameters) <= _settable(s).keys()]
             if serving:
                 return (fitting or serving)[0]
@@ -549,6 +820,42 @@ class BuildbotAdapter:
             details={"project": builder, "schedulers": names},
         )
 
+    async def _scheduler_named(self, name: str) -> WireForceScheduler:
+        for max_age in _LOOKUP_AGES:
+            for scheduler in await self._scheduler_list(max_age=max_age):
+                if scheduler.name == name:
+                    return scheduler
+        names = sorted(s.name for s in self._schedulers)
+        raise UpstreamNotFound(
+            f"buildbot has no pipeline {name!r} (a pipeline is a force scheduler); its "
+            f"pipelines are: {', '.join(names) or 'none'}; list_pipelines shows what each starts",
+            details={"pipeline": name, "pipelines": names},
+        )
+
+
+def _run_status(builds: Sequence[Build], complete: bool, results: int | None) -> BuildStatus:
+    if not builds:
+        # A buildset without requests: only Buildbot's own verdict is left.
+        return _status(complete, results, started=False)
+    if all(build.status.finished for build in builds):
+        statuses = {build.status for build in builds}
+        for worst in (BuildStatus.FAILED, BuildStatus.CANCELLED):
+            if worst in statuses:
+                return worst
+        return BuildStatus.SUCCEEDED
+    if any(build.status is not BuildStatus.QUEUED for build in builds):
+        return BuildStatus.RUNNING
+    return BuildStatus.QUEUED
+
+
+def _run_text(builds: Sequence[Build]) -> str:
+    counts: dict[BuildStatus, int] = {}
+    for build in builds:
+        counts[build.status] = counts.get(build.status, 0) + 1
+    parts = [f"{counts[status]} {status}" for status in BuildStatus if status in counts]
+    noun = "build" if len(builds) == 1 else "builds"
+    return f"{len(builds)} {noun}: {', '.join(parts) or 'none'}"
+
 
 def _settable(scheduler: WireForceScheduler) -> dict[str, WireField]:
     return {
@@ -559,31 +866,36 @@ def _settable(scheduler: WireForceScheduler) -> dict[str, WireField]:
 
 
 def _force_params(
-    scheduler: WireForceScheduler, builder: WireBuilder, request: BuildRequest
+    scheduler: WireForceScheduler,
+    target: str,
+    *,
+    parameters: dict[str, Any],
+    branch: str | None,
+    commit: str | None,
+    reason: str | None,
 ) -> dict[str, Any]:
     """The force call's params, checked against the scheduler's form.
 
     Buildbot ignores names its form does not have and keeps fixed fields fixed, so
     a misspelt parameter or an unsupported branch would otherwise start a build
-    other than the one asked for, without a word.
+    other than the one asked for, without a word. ``target`` ends the scheduler's
+    name in messages, e.g. "for 'runtests'".
     """
     settable = _settable(scheduler)
     fixed = {_field_name(f) for f in _leaves(scheduler.all_fields)} - settable.keys()
+    where = f"force scheduler {scheduler.name!r} {target}"
     params: dict[str, Any] = {}
-    for name, value in request.parameters.items():
+    for name, value in parameters.items():
         field = settable.get(name)
         if field is None:
             why = "is fixed by" if name in fixed else "is not a parameter of"
             raise UpstreamInvalidArgument(
-                f"{name!r} {why} force scheduler {scheduler.name!r} for {builder.name!r}; "
-                f"parameters it takes: {', '.join(sorted(settable)) or 'none'}",
+                f"{name!r} {why} {where}; parameters it takes: "
+                f"{', '.join(sorted(settable)) or 'none'}",
                 details={"parameter": name, "accepted": sorted(settable)},
             )
         params[name] = _coerce(field, name, value)
-    for wanted, leaf, label in (
-        (request.branch, "branch", "branch"),
-        (request.commit, "revision", "commit"),
-    ):
+    for wanted, leaf, label in ((branch, "branch", "branch"), (commit, "revision", "commit")):
         if not wanted:
             continue
         targets = sorted(name for name, field in settable.items() if field.name == leaf)
@@ -593,12 +905,7 @@ def _force_params(
                 if not targets
                 else f"has several codebases ({', '.join(targets)}); pass one in parameters"
             )
-            raise UpstreamInvalidArgument(
-                f"force scheduler {scheduler.name!r} for {builder.name!r} {problem}",
-                details={"field": label},
-            )
+            raise UpstreamInvalidArgument(f"{where} {problem}", details={"field": label})
         params[targets[0]] = wanted
-    params["reason"] = request.reason or params.get("reason") or _DEFAULT_REASON
-    # builderNames, unlike builderid, is checked against the scheduler's own builders.
-    params["builderNames"] = [builder.name]
+    params["reason"] = reason or params.get("reason") or _DEFAULT_REASON
     return params

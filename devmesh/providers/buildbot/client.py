@@ -20,9 +20,12 @@ import asyncio
 import email.utils
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel
@@ -39,15 +42,17 @@ from devmesh.domain.errors import (
 from devmesh.domain.models import Credentials
 from devmesh.providers.buildbot.models import (
     WireBuild,
+    WireBuildData,
     WireBuilder,
     WireBuildRequest,
+    WireBuildset,
     WireForceScheduler,
     WireLog,
     WireLogChunk,
     WireStep,
 )
 
-__all__ = ["BuildbotClient"]
+__all__ = ["BuildbotClient", "Forced", "RawRead"]
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -58,6 +63,27 @@ _EXCERPT_CHARS = 200
 # master broke: invalid request, method not found, invalid params.
 _RPC_CALLER_ERRORS = frozenset({-32600, -32601, -32602})
 _BASE_URL_HINT = "check that base_url is the master's root URL, e.g. http://buildbot:8010"
+# An error answer is read only this far: enough for Buildbot's JSON error, never a
+# whole page some proxy in front of the master sent instead.
+_ERROR_BODY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Forced:
+    """What ``force`` and ``rebuild`` made: a buildset, and a build request per builder."""
+
+    buildsetid: int
+    requests: dict[int, int]  # builderid -> buildrequestid
+
+
+@dataclass(frozen=True)
+class RawRead:
+    """Bytes of a raw download from some offset; see ``BuildbotClient.read_raw``."""
+
+    data: bytes
+    more: bool
+    size: int | None
+    content_type: str | None
 
 
 class _UnexpectedAnswer(Exception):
@@ -99,6 +125,7 @@ def _excerpt(response: httpx.Response) -> str:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait, from ``Retry-After`` as delta-seconds or an HTTP-date (RFC 9110)."""
     value = response.headers.get("retry-after", "").strip()
     if not value:
         return None
@@ -106,8 +133,11 @@ def _retry_after(response: httpx.Response) -> float | None:
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:
+        # An HTTP-date is always GMT; a date without a zone must not be read as local time.
+        when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - time.time())
 
 
@@ -139,18 +169,63 @@ def _rpc_result(response: httpx.Response) -> Any:
     return body.get("result")
 
 
-def _requests_made(response: httpx.Response) -> dict[int, int]:
+def _forced(response: httpx.Response) -> Forced:
     """``force`` and ``rebuild`` answer ``[buildsetid, {builderid: buildrequestid}]``."""
     result = _rpc_result(response)
     try:
-        _, by_builder = result
-        return {int(builder): int(request) for builder, request in by_builder.items()}
+        buildsetid, by_builder = result
+        requests = {int(builder): int(request) for builder, request in by_builder.items()}
+        return Forced(buildsetid=int(buildsetid), requests=requests)
     except (ValueError, TypeError, AttributeError) as exc:
         raise _UnexpectedAnswer("no build requests in the answer") from exc
 
 
+def _properties(response: httpx.Response) -> dict[str, Any]:
+    """A properties answer: one ``{name: [value, source]}`` object in a list."""
+    try:
+        [properties] = response.json()["properties"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _UnexpectedAnswer("no properties") from exc
+    if not isinstance(properties, dict):
+        raise _UnexpectedAnswer("properties that are not an object")
+    return properties
+
+
 def _nothing(response: httpx.Response) -> None:
     _rpc_result(response)
+
+
+def _whole(parse: Callable[[httpx.Response], T]) -> Callable[[httpx.Response], Awaitable[T]]:
+    """A handler that reads the whole (JSON) answer, then parses it."""
+
+    async def handle(response: httpx.Response) -> T:
+        await response.aread()
+        return parse(response)
+
+    return handle
+
+
+async def _raise_for_status(response: httpx.Response) -> None:
+    """Raise ``HTTPStatusError`` for an answer that is not a success, with a bounded body.
+
+    The error mapping reads Buildbot's error message from the body, so keep its start.
+    """
+    body = bytearray()
+    async for piece in response.aiter_bytes():
+        body += piece[: _ERROR_BODY_BYTES - len(body)]
+        if len(body) >= _ERROR_BODY_BYTES:
+            break
+    # The body is decoded already; headers about its transfer would make httpx decode it again.
+    headers = {
+        name: value
+        for name, value in response.headers.items()
+        if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+    }
+    kept = httpx.Response(
+        response.status_code, headers=headers, content=bytes(body), request=response.request
+    )
+    kept.raise_for_status()
+    raise AssertionError(f"HTTP {response.status_code} is not an error")
 
 
 def _public_address(base_url: str) -> str:
@@ -208,7 +283,7 @@ class BuildbotClient:
         self,
         *,
         builderid: int | None = None,
-        buildrequestid: int | None = None,
+        buildrequestids: Sequence[int] = (),
         complete: bool | None = None,
         results: Sequence[int] = (),
         limit: int | None = None,
@@ -217,12 +292,12 @@ class BuildbotClient:
         params: dict[str, Any] = {"order": "-buildid"}
         if builderid is not None:
             params["builderid"] = builderid
-        if buildrequestid is not None:
-            params["buildrequestid"] = buildrequestid
+        if buildrequestids:
+            # A repeated equality filter is Buildbot's "any of".
+            params["buildrequestid"] = list(buildrequestids)
         if complete is not None:
             params["complete"] = "true" if complete else "false"
         if results:
-            # A repeated equality filter is Buildbot's "any of".
             params["results"] = list(results)
         if limit is not None:
             params["limit"] = limit
@@ -270,6 +345,29 @@ class BuildbotClient:
             parse=lambda r: _items(r, "buildrequests", WireBuildRequest),
         )
 
+    async def buildset(self, bsid: int) -> WireBuildset:
+        return await self._get(
+            f"/buildsets/{bsid}",
+            what=f"read buildset {bsid}",
+            parse=lambda r: _one(r, "buildsets", WireBuildset),
+        )
+
+    async def buildset_properties(self, bsid: int) -> dict[str, Any]:
+        """``{name: [value, source]}``; Buildbot answers ``{}`` for an unknown buildset."""
+        return await self._get(
+            f"/buildsets/{bsid}/properties",
+            what=f"read the properties of buildset {bsid}",
+            parse=_properties,
+        )
+
+    async def buildset_requests(self, bsid: int) -> list[WireBuildRequest]:
+        return await self._get(
+            "/buildrequests",
+            params={"buildsetid": bsid, "order": "buildrequestid"},
+            what=f"list the build requests of buildset {bsid}",
+            parse=lambda r: _items(r, "buildrequests", WireBuildRequest),
+        )
+
     async def steps(self, buildid: int) -> list[WireStep]:
         return await self._get(
             f"/builds/{buildid}/steps",
@@ -277,11 +375,25 @@ class BuildbotClient:
             parse=lambda r: _items(r, "steps", WireStep),
         )
 
+    async def step(self, stepid: int) -> WireStep:
+        return await self._get(
+            f"/steps/{stepid}",
+            what=f"read step {stepid}",
+            parse=lambda r: _one(r, "steps", WireStep),
+        )
+
     async def logs(self, stepid: int) -> list[WireLog]:
         return await self._get(
             f"/steps/{stepid}/logs",
             what=f"list the logs of step {stepid}",
             parse=lambda r: _items(r, "logs", WireLog),
+        )
+
+    async def log(self, logid: int) -> WireLog:
+        return await self._get(
+            f"/logs/{logid}",
+            what=f"read log {logid}",
+            parse=lambda r: _one(r, "logs", WireLog),
         )
 
     async def log_chunks(self, logid: int, *, offset: int, limit: int) -> list[WireLogChunk]:
@@ -293,25 +405,81 @@ class BuildbotClient:
             parse=lambda r: _items(r, "logchunks", WireLogChunk),
         )
 
+    async def build_data(self, buildid: int) -> list[WireBuildData]:
+        """The blobs steps stored for a build, without their values."""
+        return await self._get(
+            f"/builds/{buildid}/data",
+            what=f"list the build data of build {buildid}",
+            parse=lambda r: _items(r, "build_data", WireBuildData),
+        )
+
+    async def build_data_entry(self, buildid: int, name: str) -> WireBuildData:
+        return await self._get(
+            f"/builds/{buildid}/data/{quote(name, safe='')}",
+            what=f"read build data {name!r} of build {buildid}",
+            parse=lambda r: _one(r, "build_data", WireBuildData),
+        )
+
+    def log_raw_path(self, logid: int) -> str:
+        return f"/logs/{logid}/raw"
+
+    def build_data_path(self, buildid: int, name: str) -> str:
+        return f"/builds/{buildid}/data/{quote(name, safe='')}/value"
+
+    def api_url(self, path: str) -> str:
+        """The address of an API path, for links shown to callers."""
+        return f"{self._api}{path}"
+
+    async def read_raw(self, path: str, *, offset: int, limit: int, what: str) -> RawRead:
+        """At most ``limit`` bytes of a raw download, from byte ``offset``.
+
+        Buildbot streams raw logs and build data without a length and ignores Range,
+        so the bytes before ``offset`` are read and dropped, and reading stops as soon
+        as one byte past the window shows that more follow: memory stays bounded by
+        ``limit`` however large the download.
+        """
+
+        async def read(response: httpx.Response) -> RawRead:
+            kept = bytearray()
+            position = 0  # bytes of the download seen so far
+            more = False
+            async for piece in response.aiter_bytes():
+                start = max(0, offset - position)
+                position += len(piece)
+                wanted = piece[start:]
+                if not wanted:
+                    continue
+                room = limit - len(kept)
+                kept += wanted[:room]
+                if len(wanted) > room:
+                    more = True
+                    break
+            length = response.headers.get("content-length", "")
+            size = position if not more else (int(length) if length.isdigit() else None)
+            media = response.headers.get("content-type", "").partition(";")[0].strip()
+            return RawRead(data=bytes(kept), more=more, size=size, content_type=media or None)
+
+        return await self._exchange("GET", path, what=what, handle=read)
+
     # --- control -------------------------------------------------------------------
 
-    async def force(self, scheduler: str, params: Mapping[str, Any]) -> dict[int, int]:
-        """Start builds through a force scheduler; ``{builderid: buildrequestid}``."""
+    async def force(self, scheduler: str, params: Mapping[str, Any]) -> Forced:
+        """Start builds through a force scheduler."""
         return await self._control(
-            f"/forceschedulers/{scheduler}",
+            f"/forceschedulers/{quote(scheduler, safe='')}",
             "force",
             params,
             what=f"force a build through scheduler {scheduler!r}",
-            parse=_requests_made,
+            parse=_forced,
         )
 
-    async def rebuild(self, buildid: int) -> dict[int, int]:
+    async def rebuild(self, buildid: int) -> Forced:
         return await self._control(
             f"/builds/{buildid}",
             "rebuild",
             {},
             what=f"rebuild build {buildid}",
-            parse=_requests_made,
+            parse=_forced,
         )
 
     async def stop_build(self, buildid: int, *, reason: str) -> None:
@@ -343,7 +511,9 @@ class BuildbotClient:
         params: Mapping[str, Any] | None = None,
         hint: str | None = None,
     ) -> T:
-        return await self._send("GET", path, what=what, parse=parse, params=params, hint=hint)
+        return await self._exchange(
+            "GET", path, what=what, handle=_whole(parse), params=params, hint=hint
+        )
 
     async def _control(
         self,
@@ -355,42 +525,47 @@ class BuildbotClient:
         parse: Callable[[httpx.Response], T],
     ) -> T:
         payload = {"jsonrpc": "2.0", "method": method, "params": dict(params), "id": 1}
-        return await self._send("POST", path, what=what, parse=parse, payload=payload)
+        return await self._exchange("POST", path, what=what, handle=_whole(parse), payload=payload)
 
-    async def _send(
+    async def _exchange(
         self,
         method: str,
         path: str,
         *,
         what: str,
-        parse: Callable[[httpx.Response], T],
+        handle: Callable[[httpx.Response], Awaitable[T]],
         params: Mapping[str, Any] | None = None,
         payload: Mapping[str, Any] | None = None,
         hint: str | None = None,
     ) -> T:
-        for _ in range(2):
+        """One request, its answer streamed to ``handle`` once it is a success.
+
+        A refusal with a session from an earlier call is retried once after logging in
+        again; a refusal of a session made for this call is the answer.
+        """
+        for attempt in (1, 2):
             headers, session = await self._auth_headers()
-            async with self._mapped(what, hint=hint):
-                response = await self._http.request(
+            async with (
+                self._mapped(what, hint=hint),
+                self._http.stream(
                     method,
                     f"{self._api}{path}",
                     params=params,
                     json=payload,
                     headers=headers,
                     timeout=self._timeout,
-                )
-                if response.status_code in (401, 403) and session is not None:
+                ) as response,
+            ):
+                if response.status_code in (401, 403) and session is not None and attempt == 1:
                     async with self._login_lock:
                         # Another call may have logged in again meanwhile; keep its session.
                         if self._session == session:
                             self._session = None
                     continue
-                response.raise_for_status()
-                return parse(response)
-        # Refused even with a session made just now: that refusal is the answer.
-        async with self._mapped(what, hint=hint):
-            response.raise_for_status()
-        raise AssertionError("unreachable: a refusal always raises")
+                if not response.is_success:
+                    await _raise_for_status(response)
+                return await handle(response)
+        raise AssertionError("unreachable: the second attempt always returns or raises")
 
     async def _auth_headers(self) -> tuple[dict[str, str], str | None]:
         """Headers for one request, and the session used if it predates this call."""
@@ -513,9 +688,13 @@ class BuildbotClient:
         if status == 408:
             return UpstreamTimeout(f"buildbot timed out trying to {what} ({said})", details=details)
         if status in (502, 503, 504):
+            # A 503 may say when to come back (RFC 9110); a retry loop should honour it.
+            retry_after = _retry_after(response)
+            when = f"in {retry_after:.0f} s" if retry_after is not None else "shortly"
             return UpstreamUnavailable(
                 f"buildbot at {self._where} is unavailable ({said}) and could not {what}; "
-                "try again shortly",
+                f"try again {when}",
+                retry_after=retry_after,
                 details=details,
             )
         if 300 <= status < 400:

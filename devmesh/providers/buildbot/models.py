@@ -13,13 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "BuildbotConfig",
     "WireBuild",
+    "WireBuildData",
     "WireBuildRequest",
     "WireBuilder",
+    "WireBuildset",
     "WireField",
     "WireForceScheduler",
     "WireLog",
     "WireLogChunk",
     "WireStep",
+    "WireStepUrl",
 ]
 
 
@@ -66,6 +69,7 @@ class WireField(_Wire):
 
 class WireForceScheduler(_Wire):
     name: str
+    label: str | None = None
     builder_names: list[str] = Field(default_factory=list)
     all_fields: list[WireField] = Field(default_factory=list)
 
@@ -94,19 +98,47 @@ class WireBuildRequest(_Wire):
     complete_at: float | None = None
 
 
+class WireBuildset(_Wire):
+    bsid: int
+    complete: bool
+    results: int | None = None  # -1 until complete
+    reason: str | None = None
+    submitted_at: float | None = None
+    complete_at: float | None = None
+
+
+class WireStepUrl(_Wire):
+    name: str
+    url: str
+
+
 class WireStep(_Wire):
     stepid: int
+    buildid: int
     number: int
     name: str
     results: int | None = None
     complete: bool = False
+    urls: list[WireStepUrl] = Field(default_factory=list)
 
 
 class WireLog(_Wire):
     logid: int
+    stepid: int
     name: str
+    slug: str
     type: str
     num_lines: int = 0
+    complete: bool = False
+
+
+class WireBuildData(_Wire):
+    """A blob a step stored with ``setBuildData``; listings leave out its value."""
+
+    buildid: int
+    name: str
+    length: int
+    source: str | None = None
 
 
 class WireLogChunk(_Wire):

@@ -8,7 +8,9 @@ exit stops both (worker first: SIGTERM, then SIGKILL after a timeout) together w
 the worker was still running.
 
 Both listen on 127.0.0.1 only, on free ports picked at start. The master gets builders
-`runtests` (force scheduler `force`, properties `fail`/`sleep`) and `lint` (`force-lint`).
+`runtests` (force scheduler `force`, properties `fail`/`sleep`), `lint` (`force-lint`) and
+`package` (a long non-ASCII log, a published URL and two build data blobs), and a force
+scheduler `release` that starts `package` and `runtests` together (see master.cfg).
 
 Why the worker's environment is minimal: every step log of a Buildbot build starts with header
 lines listing the worker's *whole* environment. Started with the test process's environment,

@@ -1,8 +1,9 @@
 """The Buildbot adapter against a real Buildbot master and worker on loopback.
 
 The master (``master.cfg`` here) has builders ``runtests`` (force scheduler ``force``,
-properties ``fail`` and ``sleep``) and ``lint`` (``force-lint``); its one worker runs
-one build per builder at a time, so a second ``runtests`` build waits in the queue.
+properties ``fail`` and ``sleep``) and ``lint`` (``force-lint``), and ``package``, which
+only the pipeline ``release`` starts (with ``runtests``); its one worker runs one build
+per builder at a time, so a second ``runtests`` build waits in the queue.
 """
 
 from __future__ import annotations
@@ -234,8 +235,8 @@ async def test_an_unknown_project_is_not_found_and_names_the_builders(
 ) -> None:
     with pytest.raises(UpstreamNotFound) as caught:
         await adapter.trigger_build(BuildRequest(project="no-such-builder"))
-    assert "lint, runtests" in caught.value.message
-    assert caught.value.details["builders"] == ["lint", "runtests"]
+    assert "lint, package, runtests" in caught.value.message
+    assert caught.value.details["builders"] == ["lint", "package", "runtests"]
 
 
 async def test_an_unknown_parameter_is_refused_naming_the_accepted_ones(

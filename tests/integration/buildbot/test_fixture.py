@@ -186,6 +186,7 @@ async def test_each_force_scheduler_names_the_builders_it_can_start(
     assert {s["name"]: s["builder_names"] for s in schedulers} == {
         "force": ["runtests"],
         "force-lint": ["lint"],
+        "release": ["package", "runtests"],
     }
     assert [s["name"] for s in for_lint["forceschedulers"]] == ["force-lint"]
 
