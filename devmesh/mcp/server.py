@@ -32,7 +32,11 @@ INSTRUCTIONS = (
     "Developer Mesh exposes your team's DevOps tools. Each tool is named "
     "'<instance>.<operation>', e.g. 'ci.trigger_build'. Builds are identified by the id "
     "trigger_build or list_builds returns. Logs are bounded: get_build_logs returns the last "
-    "lines (or a page from a cursor) and search_build_logs finds lines by regular expression."
+    "lines (or a page from a cursor) and search_build_logs finds lines by regular expression. "
+    "Pipelines run several builds together: list_pipelines names them, trigger_pipeline starts "
+    "one and get_pipeline follows the run. get_artifacts lists a build's files and "
+    "download_artifact reads one a window at a time. Mutating tools take an optional "
+    "idempotency_key: repeat a call with the same key and it runs only once."
 )
 
 
