@@ -100,15 +100,7 @@ class SearchBuildLogsInput(BuildRef):
 
 
 async def _trigger(adapter: CIAdapter, args: TriggerBuildInput) -> Build:
-    return await adapter.trigger_build(
-        BuildRequest(
-            project=args.project,
-            branch=args.branch,
-            commit=args.commit,
-            parameters=args.parameters,
-            reason=args.reason,
-        )
-    )
+    return await adapter.trigger_build(BuildRequest.model_validate(args.model_dump()))
 
 
 async def _get(adapter: CIAdapter, args: BuildRef) -> Build:
@@ -256,15 +248,7 @@ async def _list_pipelines(adapter: PipelineAdapter, args: ListPipelinesInput) ->
 
 
 async def _trigger_pipeline(adapter: PipelineAdapter, args: TriggerPipelineInput) -> PipelineRun:
-    return await adapter.trigger_pipeline(
-        PipelineRequest(
-            pipeline=args.pipeline,
-            branch=args.branch,
-            commit=args.commit,
-            parameters=args.parameters,
-            reason=args.reason,
-        )
-    )
+    return await adapter.trigger_pipeline(PipelineRequest.model_validate(args.model_dump()))
 
 
 async def _get_pipeline(adapter: PipelineAdapter, args: PipelineRunRef) -> PipelineRun:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -19,26 +19,14 @@ from mcp import Client
 
 from devmesh.mcp.errors import error_payload
 from tests.canary import CANARY
-from tests.integration.buildbot.fixture import BuildbotServer, run_buildbot
-from tests.integration.live import LiveService, mcp_client, run_service
+from tests.integration.buildbot.fixture import BuildbotServer
+from tests.integration.live import LiveService, mcp_client
 from tests.upstream import Upstream, run_upstream
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 BUILDS = "^/api/v2/builds$"
 FAST_RETRIES = {"backoff_initial": 0.05, "backoff_max": 0.2}
-
-
-@pytest.fixture(scope="module")
-def buildbot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuildbotServer]:
-    with run_buildbot(tmp_path_factory.mktemp("buildbot")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveService]:
-    async with run_service(tmp_path_factory.mktemp("devmesh")) as service:
-        yield service
 
 
 @pytest.fixture

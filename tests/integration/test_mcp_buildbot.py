@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
@@ -18,24 +17,12 @@ import pytest
 from mcp import Client
 
 from devmesh.mcp.errors import error_payload
-from tests.integration.buildbot.fixture import BuildbotServer, run_buildbot
-from tests.integration.live import LiveService, mcp_client, run_service
+from tests.integration.buildbot.fixture import BuildbotServer
+from tests.integration.live import LiveService, mcp_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 POLL_DEADLINE = 90.0
-
-
-@pytest.fixture(scope="module")
-def buildbot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuildbotServer]:
-    with run_buildbot(tmp_path_factory.mktemp("buildbot")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveService]:
-    async with run_service(tmp_path_factory.mktemp("devmesh")) as service:
-        yield service
 
 
 async def tenant_with_ci(live: LiveService, buildbot: BuildbotServer) -> str:

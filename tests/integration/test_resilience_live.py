@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +20,12 @@ import pytest
 from devmesh.mcp.errors import error_payload
 from tests.canary import CANARY
 from tests.fixtures_app import fresh_postgres_database
-from tests.integration.buildbot.fixture import BuildbotServer, run_buildbot
+from tests.integration.buildbot.fixture import BuildbotServer
 from tests.integration.live import LiveService, mcp_client, run_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 CLOSED = "http://127.0.0.1:1"
-
-
-@pytest.fixture(scope="module")
-def buildbot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuildbotServer]:
-    with run_buildbot(tmp_path_factory.mktemp("buildbot")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveService]:
-    async with run_service(tmp_path_factory.mktemp("devmesh")) as service:
-        yield service
 
 
 async def register(

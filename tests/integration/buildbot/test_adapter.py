@@ -36,12 +36,6 @@ LOGIN = ("admin", "pw-for-tests-only")
 
 
 @pytest.fixture(scope="module")
-def buildbot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuildbotServer]:
-    with run_buildbot(tmp_path_factory.mktemp("buildbot")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def guarded_buildbot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuildbotServer]:
     """A master whose control endpoints need a login as LOGIN."""
     with run_buildbot(tmp_path_factory.mktemp("buildbot-auth"), auth=LOGIN) as server:

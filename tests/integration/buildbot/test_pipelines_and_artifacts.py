@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
@@ -34,18 +34,12 @@ from devmesh.domain.models import (
     PipelineRun,
 )
 from devmesh.providers.buildbot import BuildbotAdapter, BuildbotConfig, provider
-from tests.integration.buildbot.fixture import BuildbotServer, run_buildbot
+from tests.integration.buildbot.fixture import BuildbotServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 DEADLINE_S = 60.0
 CHECKSUMS = bytes(range(256)) * 4
-
-
-@pytest.fixture(scope="module")
-def buildbot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuildbotServer]:
-    with run_buildbot(tmp_path_factory.mktemp("buildbot")) as server:
-        yield server
 
 
 @pytest.fixture
