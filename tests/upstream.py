@@ -60,7 +60,14 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["MAX_HANG_S", "FaultKind", "Upstream", "UpstreamStats", "run_upstream"]
+__all__ = [
+    "MAX_HANG_S",
+    "FaultKind",
+    "Upstream",
+    "UpstreamStats",
+    "listening_socket",
+    "run_upstream",
+]
 
 HOST = "127.0.0.1"
 MAX_HANG_S = 120.0
@@ -665,11 +672,23 @@ def create_app(*, target: str | None = None) -> Starlette:
 # --- the process ------------------------------------------------------------------------
 
 
-async def _serve(port: int, target: str | None) -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def listening_socket(port: int = 0) -> socket.socket:
+    """A listening TCP socket on loopback, for ``uvicorn.Server.serve(sockets=...)``.
+
+    Bound here rather than by uvicorn so that port 0 works: the kernel picks a free
+    port and the caller reads it, with no race against other test runs.
+    """
+    # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets that
+    # say they are TCP, and without it Nagle + delayed ACKs add 40 ms to each answer.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((HOST, port))
     sock.listen(1024)
+    return sock
+
+
+async def _serve(port: int, target: str | None) -> None:
+    sock = listening_socket(port)
     config = uvicorn.Config(
         create_app(target=target),
         http=_AbortableH11,
