@@ -16,7 +16,7 @@ Faults, in both modes, through the control endpoints (never faulted or counted):
 
 * ``POST /__faults`` adds one fault, e.g. ``{"kind": "status", "status": 503,
   "retry_after": "1", "count": 3, "path": "^/api/v2/builds"}``. Kinds: ``status``
-  (any code, optional ``retry_after`` header and ``body``), ``hang`` (wait
+  (any code from 200 to 599, optional ``retry_after`` header and ``body``), ``hang`` (wait
   ``seconds``, at most ``MAX_HANG_S``, then answer normally), ``drop`` (close the
   connection without sending a byte). ``count`` is how many matching requests it
   applies to (omitted: until cleared); ``path`` is a regular expression searched in
@@ -90,7 +90,8 @@ class Fault(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: FaultKind
-    status: int | None = Field(default=None, ge=100, le=599)
+    # 1xx are not final answers; ASGI cannot send them.
+    status: int | None = Field(default=None, ge=200, le=599)
     retry_after: str | None = None
     body: str | None = None
     seconds: float | None = Field(default=None, gt=0, le=MAX_HANG_S)
@@ -232,6 +233,8 @@ async def _fault_status(fault: Fault, send: Send) -> None:
         if fault.body is not None
         else json.dumps({"error": f"injected fault: status {fault.status}"}).encode()
     )
+    if fault.status in (204, 304):
+        body = b""  # HTTP forbids a body on these; h11 would refuse to send one
     headers = [
         (b"content-type", b"application/json" if fault.body is None else b"text/plain"),
         (b"content-length", str(len(body)).encode()),
