@@ -16,7 +16,7 @@ Faults, in both modes, through the control endpoints (never faulted or counted):
 
 * ``POST /__faults`` adds one fault, e.g. ``{"kind": "status", "status": 503,
   "retry_after": "1", "count": 3, "path": "^/api/v2/builds"}``. Kinds: ``status``
-  (any code, optional ``retry_after`` header and ``body``), ``hang`` (wait
+  (any code from 200 to 599, optional ``retry_after`` header and ``body``), ``hang`` (wait
   ``seconds``, at most ``MAX_HANG_S``, then answer normally), ``drop`` (close the
   connection without sending a byte). ``count`` is how many matching requests it
   applies to (omitted: until cleared); ``path`` is a regular expression searched in
@@ -60,7 +60,14 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["MAX_HANG_S", "FaultKind", "Upstream", "UpstreamStats", "run_upstream"]
+__all__ = [
+    "MAX_HANG_S",
+    "FaultKind",
+    "Upstream",
+    "UpstreamStats",
+    "listening_socket",
+    "run_upstream",
+]
 
 HOST = "127.0.0.1"
 MAX_HANG_S = 120.0
@@ -83,7 +90,8 @@ class Fault(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: FaultKind
-    status: int | None = Field(default=None, ge=100, le=599)
+    # 1xx are not final answers; ASGI cannot send them.
+    status: int | None = Field(default=None, ge=200, le=599)
     retry_after: str | None = None
     body: str | None = None
     seconds: float | None = Field(default=None, gt=0, le=MAX_HANG_S)
@@ -225,6 +233,8 @@ async def _fault_status(fault: Fault, send: Send) -> None:
         if fault.body is not None
         else json.dumps({"error": f"injected fault: status {fault.status}"}).encode()
     )
+    if fault.status in (204, 304):
+        body = b""  # HTTP forbids a body on these; h11 would refuse to send one
     headers = [
         (b"content-type", b"application/json" if fault.body is None else b"text/plain"),
         (b"content-length", str(len(body)).encode()),
@@ -665,11 +675,23 @@ def create_app(*, target: str | None = None) -> Starlette:
 # --- the process ------------------------------------------------------------------------
 
 
-async def _serve(port: int, target: str | None) -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def listening_socket(port: int = 0) -> socket.socket:
+    """A listening TCP socket on loopback, for ``uvicorn.Server.serve(sockets=...)``.
+
+    Bound here rather than by uvicorn so that port 0 works: the kernel picks a free
+    port and the caller reads it, with no race against other test runs.
+    """
+    # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets that
+    # say they are TCP, and without it Nagle + delayed ACKs add 40 ms to each answer.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((HOST, port))
     sock.listen(1024)
+    return sock
+
+
+async def _serve(port: int, target: str | None) -> None:
+    sock = listening_socket(port)
     config = uvicorn.Config(
         create_app(target=target),
         http=_AbortableH11,
