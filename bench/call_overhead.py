@@ -146,6 +146,9 @@ def _devmesh_env(data_dir: Path, **settings: str) -> dict[str, str]:
     # change what is measured.
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEVMESH_")}
     env["DEVMESH_DATA_DIR"] = str(data_dir)
+    # One key makes every call here; the per-key inbound limit (600/min by default)
+    # would measure the limit, not the gateway.
+    env["DEVMESH_RATE_LIMIT__REQUESTS_PER_MINUTE"] = ""
     env.update({f"DEVMESH_{key.upper()}": value for key, value in settings.items()})
     return env
 

@@ -125,7 +125,7 @@ async def open_services(
             settings=settings,
             db=db,
             metrics=metrics,
-            tenants=TenantService(db),
+            tenants=TenantService(db, cache_ttl=settings.cache_ttl),
             registry=registry,
             tools=ToolService(
                 db=db,
@@ -133,6 +133,7 @@ async def open_services(
                 vault=Vault(master_key),
                 http=http,
                 resilience=resilience,
+                cache_ttl=settings.cache_ttl,
             ),
             rate_limiter=InboundRateLimiter(settings.rate_limit, limits_storage, metrics),
             redis=redis,

@@ -81,6 +81,13 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="Seconds in-flight requests get after SIGTERM."
     )
     db_pool_size: int = Field(default=10, ge=1)
+    cache_ttl: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="Seconds a process may reuse an authenticated API key or a tool's "
+        "definition without asking the database; 0 turns the caches off.",
+    )
     logging: LoggingSettings = LoggingSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     tracing: TracingSettings = TracingSettings()

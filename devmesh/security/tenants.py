@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 
+from cachetools import TTLCache
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,9 +37,19 @@ def _key(row: ApiKeyRow) -> ApiKey:
     )
 
 
+_CACHE_SIZE = 10_000
+
+
 class TenantService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, cache_ttl: float = 0.0) -> None:
+        """``cache_ttl`` > 0 remembers authenticated keys that long, saving a query and a
+        hash per request. A key revoked here is forgotten at once; other replicas may
+        accept it until their entry expires."""
         self._db = db
+        # Keyed by a digest of the presented key, so the plaintext is not kept around.
+        self._known: TTLCache[str, tuple[Tenant, str]] | None = (
+            TTLCache(maxsize=_CACHE_SIZE, ttl=cache_ttl) if cache_ttl > 0 else None
+        )
 
     async def create_tenant(self, name: str) -> tuple[Tenant, str]:
         """A new tenant and its first API key; the key's plaintext is returned once."""
@@ -101,10 +113,18 @@ class TenantService:
                 raise NotFound(f"no API key {key_ref!r}")
             if row.revoked_at is None:
                 row.revoked_at = utcnow()
-            return _key(row)
+            revoked = _key(row)
+        if self._known is not None:
+            for digest, (_, prefix) in list(self._known.items()):
+                if prefix == revoked.prefix:
+                    self._known.pop(digest, None)
+        return revoked
 
     async def authenticate(self, raw_key: str) -> Tenant:
         """The tenant a presented key belongs to; ``Unauthorized`` for anything else."""
+        digest = hashlib.sha256(raw_key.encode()).hexdigest()
+        if self._known is not None and (known := self._known.get(digest)) is not None:
+            return known[0]
         parts = split_key(raw_key)
         if parts is None:
             raise Unauthorized("invalid API key")
@@ -124,7 +144,10 @@ class TenantService:
             raise Unauthorized("invalid API key")
         if key_row.revoked_at is not None:
             raise Unauthorized("API key has been revoked")
-        return _tenant(tenant_row)
+        tenant = _tenant(tenant_row)
+        if self._known is not None:
+            self._known[digest] = (tenant, prefix)
+        return tenant
 
 
 def _new_key_row(tenant_id: str, *, name: str) -> tuple[ApiKeyRow, str]:

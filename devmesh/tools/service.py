@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import structlog
+from cachetools import TTLCache
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -38,6 +39,7 @@ __all__ = ["ToolService"]
 
 _log = structlog.get_logger(__name__)
 _ADAPTER_CACHE_SIZE = 256
+_ROW_CACHE_SIZE = 10_000
 
 
 def validation_message(exc: ValidationError, *, prefix: str = "") -> tuple[str, str]:
@@ -79,13 +81,19 @@ class ToolService:
         vault: Vault,
         http: httpx.AsyncClient,
         resilience: Resilience,
+        cache_ttl: float = 0.0,
     ) -> None:
+        """``cache_ttl`` > 0 lets ``execute`` reuse a tool's row that long. Changes made
+        here drop the tenant's entries at once; other replicas see them within the TTL."""
         self._db = db
         self._registry = registry
         self._vault = vault
         self._http = http
         self._resilience = resilience
         self._idempotency = IdempotencyStore(db)
+        self._rows: TTLCache[tuple[str, str], ToolRow] | None = (
+            TTLCache(maxsize=_ROW_CACHE_SIZE, ttl=cache_ttl) if cache_ttl > 0 else None
+        )
         # Adapters keep per-instance state worth reusing (login sessions, resolved
         # schedulers); the key changes whenever the tool or its credentials change.
         self._adapters: OrderedDict[tuple[str, str, str], Adapter] = OrderedDict()
@@ -129,37 +137,49 @@ class ToolService:
             return _instance(await _find(session, tenant, ref))
 
     async def update_tool(self, tenant: Tenant, ref: str, changes: ToolUpdate) -> ToolInstance:
-        async with self._db.session() as session:
-            row = await _find(session, tenant, ref)
-            if changes.base_url is not None:
-                row.base_url = str(changes.base_url).rstrip("/")
-            if changes.config is not None:
-                row.config = _validate_config(self._provider(row.provider), changes.config)
-            if changes.credential_mode is not None:
-                row.credential_mode = changes.credential_mode
-            if changes.resilience is not None:
-                row.resilience = changes.resilience.model_dump(exclude_unset=True)
-            row.updated_at = utcnow()
-            return _instance(row)
+        try:
+            async with self._db.session() as session:
+                row = await _find(session, tenant, ref)
+                if changes.base_url is not None:
+                    row.base_url = str(changes.base_url).rstrip("/")
+                if changes.config is not None:
+                    row.config = _validate_config(self._provider(row.provider), changes.config)
+                if changes.credential_mode is not None:
+                    row.credential_mode = changes.credential_mode
+                if changes.resilience is not None:
+                    row.resilience = changes.resilience.model_dump(exclude_unset=True)
+                row.updated_at = utcnow()
+                return _instance(row)
+        finally:
+            self._forget(tenant)
 
     async def delete_tool(self, tenant: Tenant, ref: str) -> None:
-        async with self._db.session() as session:
-            await session.delete(await _find(session, tenant, ref))
+        try:
+            async with self._db.session() as session:
+                await session.delete(await _find(session, tenant, ref))
+        finally:
+            self._forget(tenant)
 
     async def set_credentials(self, tenant: Tenant, ref: str, credentials: Credentials) -> None:
-        async with self._db.session() as session:
-            row = await _find(session, tenant, ref)
-            key_id, sealed = self._vault.encrypt(
-                credentials.model_dump_json().encode(), tenant_id=tenant.id, bound_to=row.id
-            )
-            row.credentials_key_id, row.credentials_sealed = key_id, sealed
-            row.updated_at = utcnow()
+        try:
+            async with self._db.session() as session:
+                row = await _find(session, tenant, ref)
+                key_id, sealed = self._vault.encrypt(
+                    credentials.model_dump_json().encode(), tenant_id=tenant.id, bound_to=row.id
+                )
+                row.credentials_key_id, row.credentials_sealed = key_id, sealed
+                row.updated_at = utcnow()
+        finally:
+            self._forget(tenant)
 
     async def delete_credentials(self, tenant: Tenant, ref: str) -> None:
-        async with self._db.session() as session:
-            row = await _find(session, tenant, ref)
-            row.credentials_key_id, row.credentials_sealed = None, None
-            row.updated_at = utcnow()
+        try:
+            async with self._db.session() as session:
+                row = await _find(session, tenant, ref)
+                row.credentials_key_id, row.credentials_sealed = None, None
+                row.updated_at = utcnow()
+        finally:
+            self._forget(tenant)
 
     # --- operations ------------------------------------------------------------
 
@@ -192,8 +212,7 @@ class ToolService:
         With an ``idempotency_key``, a mutating operation runs at most once per key
         and tenant in 24 hours; reads ignore the key, being safe to repeat anyway.
         """
-        async with self._db.session() as session:
-            row = await _find(session, tenant, ref)
+        row = await self._row(tenant, ref)
         provider = self._provider(row.provider)
         op = provider.operation(operation)
         if op is None:
@@ -261,6 +280,21 @@ class ToolService:
         return result.model_dump(mode="json")
 
     # --- internals -------------------------------------------------------------
+
+    async def _row(self, tenant: Tenant, ref: str) -> ToolRow:
+        if self._rows is not None and (row := self._rows.get((tenant.id, ref))) is not None:
+            return row
+        async with self._db.session() as session:
+            row = await _find(session, tenant, ref)
+        if self._rows is not None:
+            self._rows[(tenant.id, ref)] = row
+        return row
+
+    def _forget(self, tenant: Tenant) -> None:
+        # After the change commits, so no call can cache the row as it was.
+        if self._rows is not None:
+            for key in [key for key in self._rows if key[0] == tenant.id]:
+                self._rows.pop(key, None)
 
     def _provider(self, name: str) -> Provider:
         provider = self._registry.get(name)

@@ -183,3 +183,30 @@ async def test_deleting_a_tool_leaves_another_tenants_tool_of_the_same_name(
     assert first_tool["id"] != second_tool["id"]
     assert deleted.status_code == 204
     assert (kept.status_code, kept.json()["id"]) == (200, first_tool["id"])
+
+
+async def test_a_deleted_tool_cannot_be_called_even_just_after_a_call_was_cached(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    key, _ = await tenant_with_ci(client, services, "acme")
+    call = "/api/v1/tools/ci/operations/get_build_status"
+    # The first call caches the tool's row (its upstream does not exist: a 503).
+    assert (await client.post(call, json={"build_id": "1"}, headers=bearer(key))).status_code
+    assert (await client.delete("/api/v1/tools/ci", headers=bearer(key))).status_code == 204
+
+    gone = await client.post(call, json={"build_id": "1"}, headers=bearer(key))
+
+    assert gone.status_code == 404
+    assert gone.json()["code"] == "unknown_tool"
+
+
+async def test_a_revoked_key_is_refused_at_once_though_it_was_just_used(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    _, key = await services.tenants.create_tenant("acme")
+    assert (await client.get("/api/v1/tenant", headers=bearer(key))).status_code == 200
+    await services.tenants.revoke_key(key.split("_")[1])
+
+    refused = await client.get("/api/v1/tenant", headers=bearer(key))
+
+    assert refused.status_code == 401
