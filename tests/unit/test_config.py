@@ -71,3 +71,28 @@ def test_a_missing_explicit_config_file_is_an_error(tmp_path: Path) -> None:
 def test_the_shipped_config_file_is_valid() -> None:
     shipped = Path(__file__).parents[2] / "configs" / "config.yaml"
     assert load_settings(shipped, environ={}).port == 8081
+
+
+@pytest.mark.parametrize(
+    ("environ", "exporter", "service"),
+    [
+        ({}, "none", "devmesh"),
+        ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_SERVICE_NAME": "mesh-eu"}, "otlp", "mesh-eu"),
+        ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_SDK_DISABLED": "true"}, "none", "devmesh"),
+        (
+            {"OTEL_TRACES_EXPORTER": "otlp", "DEVMESH_TRACING__EXPORTER": "console"},
+            "console",
+            "devmesh",
+        ),
+    ],
+)
+def test_tracing_follows_the_standard_otel_variables_unless_devmesh_says_otherwise(
+    environ: dict[str, str], exporter: str, service: str
+) -> None:
+    tracing = load_settings(environ=environ).tracing
+    assert (tracing.exporter, tracing.service_name) == (exporter, service)
+
+
+def test_an_empty_variable_switches_an_optional_setting_off() -> None:
+    settings = load_settings(environ={"DEVMESH_RATE_LIMIT__REQUESTS_PER_MINUTE": ""})
+    assert settings.rate_limit.requests_per_minute is None
