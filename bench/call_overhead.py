@@ -45,7 +45,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -53,13 +52,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import httpx
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.backends import free_port, start_postgres, start_redis
+from tests.backends import free_port, fresh_postgres_database, start_postgres, start_redis
 from tests.upstream import Upstream, listening_socket, run_upstream
 
 HOST = "127.0.0.1"
@@ -719,23 +717,6 @@ def postgres_and_redis() -> Iterator[tuple[str, str]]:
         yield pg, redis
 
 
-@asynccontextmanager
-async def fresh_database(server_url: str) -> AsyncIterator[str]:
-    """An empty database of its own on the server, dropped afterwards."""
-    dsn = server_url.replace("postgresql+asyncpg://", "postgresql://")
-    base, _, _ = dsn.rpartition("/")
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(f"{base}/postgres", timeout=10)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql+asyncpg://{base.removeprefix('postgresql://')}/{name}"
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 async def run(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="devmesh-bench-"))
     try:
@@ -756,7 +737,7 @@ async def run(args: argparse.Namespace) -> int:
             if not args.skip_postgres:
                 with postgres_and_redis() as (pg_server, redis_url):
                     async with (
-                        fresh_database(pg_server) as database_url,
+                        fresh_postgres_database(pg_server) as database_url,
                         run_devmesh(
                             upstream,
                             work / "postgres",

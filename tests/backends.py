@@ -24,11 +24,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import asyncpg
 
 __all__ = ["PostgresServer", "RedisServer", "free_port", "start_postgres", "start_redis"]
 
@@ -278,3 +281,20 @@ def start_redis() -> Iterator[RedisServer]:
         if process is not None:
             _stop(process, signal.SIGTERM)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@asynccontextmanager
+async def fresh_postgres_database(server_url: str) -> AsyncIterator[str]:
+    """A new, empty database on the session's server, dropped afterwards."""
+    admin_dsn = server_url.replace("postgresql+asyncpg://", "postgresql://")
+    base, _, _ = admin_dsn.rpartition("/")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(f"{base}/postgres")
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgresql+asyncpg://{base.removeprefix('postgresql://')}/{name}"
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()

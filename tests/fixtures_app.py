@@ -6,12 +6,9 @@ the session started, each PostgreSQL test in a database of its own.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -19,24 +16,8 @@ from fastapi import FastAPI
 from devmesh.app import Services, create_app
 from devmesh.config import Settings
 from devmesh.store.db import Database
+from tests.backends import fresh_postgres_database
 from tests.canary import watch
-
-
-@asynccontextmanager
-async def fresh_postgres_database(server_url: str) -> AsyncIterator[str]:
-    """A new, empty database on the session's server, dropped afterwards."""
-    admin_dsn = server_url.replace("postgresql+asyncpg://", "postgresql://")
-    base, _, _ = admin_dsn.rpartition("/")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(f"{base}/postgres")
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql+asyncpg://{base.removeprefix('postgresql://')}/{name}"
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from devmesh.app import Services, create_app
 from devmesh.config import Settings
+from tests.backends import free_port
 from tests.canary import watch
 
 __all__ = ["LiveService", "mcp_client", "run_service"]
@@ -31,17 +31,11 @@ class LiveService:
         return f"{self.base_url}/mcp"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @asynccontextmanager
 async def run_service(data_dir: Path, **settings: object) -> AsyncIterator[LiveService]:
     config = Settings.model_validate({"data_dir": data_dir, "host": "127.0.0.1", **settings})
     app = create_app(config)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
     )
