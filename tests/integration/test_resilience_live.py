@@ -174,3 +174,24 @@ async def test_replicas_on_redis_share_one_inbound_rate_limit(
                 statuses.append((await http.get("/api/v1/tenant")).status_code)
 
     assert statuses == [200, 200, 200, 200, 429]
+
+
+async def test_replicas_on_redis_share_one_outbound_rate_limit(
+    replicas: tuple[LiveService, LiveService], buildbot: BuildbotServer
+) -> None:
+    first, second = replicas
+    key = await new_tenant(first)
+    await register(first.base_url, key, buildbot.base_url, requests_per_second=5)
+    auth = {"Authorization": f"Bearer {key}"}
+    call = {"url": "/api/v1/tools/ci/operations/list_builds", "json": {"limit": 1}}
+    async with (
+        httpx.AsyncClient(base_url=first.base_url, headers=auth, timeout=60) as a,
+        httpx.AsyncClient(base_url=second.base_url, headers=auth, timeout=60) as b,
+    ):
+        started = time.monotonic()
+        answers = await asyncio.gather(*(http.post(**call) for http in [a, b] * 10))
+        elapsed = time.monotonic() - started
+
+    assert [answer.status_code for answer in answers] == [200] * 20
+    # Five a second between them: 20 calls need 3 s; each replica alone would take 1 s.
+    assert elapsed >= 2.5
