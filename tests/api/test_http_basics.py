@@ -177,3 +177,16 @@ async def test_readiness_is_503_naming_the_database_when_the_schema_is_behind(
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert "devmesh db upgrade" in response.json()["checks"]["database"]
+
+
+@pytest.mark.integration
+async def test_readiness_checks_redis_when_it_is_configured(
+    settings: Settings, redis_url: str
+) -> None:
+    app = create_app(settings.model_copy(update={"redis_url": redis_url}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            response = await http.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
