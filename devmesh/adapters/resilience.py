@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
+from cachetools import LRUCache
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -54,6 +55,7 @@ __all__ = ["CircuitOpen", "Resilience", "ResiliencePolicy", "ToolCall"]
 T = TypeVar("T")
 _log = structlog.get_logger(__name__)
 _MIN_PACE_S = 0.005
+_BULKHEADS = 10_000
 
 
 class ResiliencePolicy(BaseModel):
@@ -191,8 +193,8 @@ class Resilience:
         )
         self._breakers.add_listener(self._on_breaker_event)
         self._limiter = MovingWindowRateLimiter(limits_storage or MemoryStorage())
-        self._bulkheads: dict[tuple[str, int], asyncio.Semaphore] = {}
-        self._providers: dict[str, str] = {}
+        # Bounded: a semaphore per instance in use; an evicted idle one is simply remade.
+        self._bulkheads: LRUCache[tuple[str, int], asyncio.Semaphore] = LRUCache(_BULKHEADS)
 
     async def start(self) -> None:
         await self._breakers.initialize()
@@ -292,10 +294,10 @@ class Resilience:
     async def _through_breaker(
         self, call: ToolCall, policy: ResiliencePolicy, attempt: Callable[[], Awaitable[T]]
     ) -> T:
-        # The circuit's name carries its settings: purgatory fixes them when it first
-        # creates a circuit, so a changed policy must start a new one.
-        circuit = f"{call.tool_id}:{policy.max_failures}:{policy.reset_timeout:g}"
-        self._providers[circuit] = call.provider
+        # The circuit's name carries its settings, since purgatory fixes them when it first
+        # creates a circuit (a changed policy must start a new one), and the provider, for
+        # the metrics its state changes feed.
+        circuit = f"{call.provider}:{call.tool_id}:{policy.max_failures}:{policy.reset_timeout:g}"
         breaker = await self._breakers.get_breaker(
             circuit, threshold=policy.max_failures, ttl=policy.reset_timeout
         )
@@ -349,7 +351,7 @@ class Resilience:
     def _on_breaker_event(self, circuit: str, event_name: str, event: Any) -> None:
         if event_name != "state_changed":
             return
-        provider = self._providers.get(circuit, "unknown")
+        provider = circuit.partition(":")[0]
         state = str(event.state)
         self._metrics.breaker_transitions.labels(provider, state).inc()
         if state == "opened":
