@@ -7,6 +7,8 @@ so a command and the server see the same wiring.
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from redis.asyncio import Redis
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from devmesh.adapters.egress import EgressPolicy, EgressTransport
 from devmesh.adapters.registry import ProviderRegistry
 from devmesh.adapters.resilience import Resilience
 from devmesh.api.errors import install_error_handlers
@@ -93,14 +96,24 @@ async def open_services(
         # One pooled client for every upstream call: connections are reused across
         # calls and tenants. Credentials travel per request, and the cookie jar
         # accepts nothing, so no session can pass from one tenant's call to another's.
+        # Every connection it opens passes the egress policy; no proxy or .netrc from
+        # the environment applies (trust_env=False), as either would slip past it.
+        egress = _egress_policy(settings)
         http = await stack.enter_async_context(
             httpx.AsyncClient(
+                transport=EgressTransport(
+                    egress, limits=httpx.Limits(max_connections=200, max_keepalive_connections=50)
+                ),
                 cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
                 timeout=httpx.Timeout(30.0, connect=5.0),
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
                 follow_redirects=False,
+                trust_env=False,
             )
         )
+        # httpx logs every request's full URL at info, and httpcore its traces at debug:
+        # the service logs its own calls, without them.
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         redis: Redis | None = None
         limits_storage: Storage = MemoryStorage()
         if settings.redis_url:
@@ -132,12 +145,25 @@ async def open_services(
                 registry=registry,
                 vault=Vault(master_key),
                 http=http,
+                egress=egress,
                 resilience=resilience,
                 cache_ttl=settings.cache_ttl,
             ),
             rate_limiter=InboundRateLimiter(settings.rate_limit, limits_storage, metrics),
             redis=redis,
         )
+
+
+def _egress_policy(settings: Settings) -> EgressPolicy:
+    egress = settings.egress
+    return EgressPolicy.own(
+        host=settings.host,
+        port=settings.port,
+        allow_loopback=egress.allow_loopback,
+        allow_private=egress.allow_private,
+        allow_networks=[ipaddress.ip_network(n, strict=False) for n in egress.allow_networks],
+        deny_networks=[ipaddress.ip_network(n, strict=False) for n in egress.deny_networks],
+    )
 
 
 class _McpRoute:

@@ -8,6 +8,7 @@ the package reads the environment.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -43,6 +44,44 @@ class RateLimitSettings(BaseModel):
     burst: int | None = Field(
         default=None, ge=1, description="Requests allowed at once; defaults to a minute's worth."
     )
+
+
+class EgressSettings(BaseModel):
+    """Where outbound calls may go; checked on the resolved address as each connection opens."""
+
+    allow_loopback: bool = Field(
+        default=True, description="Tools on 127.0.0.0/8 and ::1 (a CI server on this machine)."
+    )
+    allow_private: bool = Field(
+        default=True,
+        description="Tools on private and other non-public ranges (10/8, 172.16/12, "
+        "192.168/16, 100.64/10, fc00::/7).",
+    )
+    allow_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs always allowed, even link-local or cloud metadata addresses.",
+    )
+    deny_networks: list[str] = Field(
+        default_factory=list, description="CIDRs always denied (allow_networks wins)."
+    )
+
+    @field_validator("allow_networks", "deny_networks", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        # From the environment a list comes as one string: "10.1.0.0/16,10.2.0.0/16".
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("allow_networks", "deny_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not a network (CIDR): {exc}") from None
+        return value
 
 
 class TracingSettings(BaseModel):
@@ -91,6 +130,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     tracing: TracingSettings = TracingSettings()
+    egress: EgressSettings = EgressSettings()
 
     @field_validator("database_url")
     @classmethod
