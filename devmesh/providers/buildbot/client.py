@@ -17,19 +17,17 @@ checks them.
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import re
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel
 
+from devmesh.adapters.upstream import Redactor, join_url
+from devmesh.adapters.upstream import retry_after as upstream_retry_after
 from devmesh.domain.errors import (
     AdapterError,
     UpstreamAuthFailed,
@@ -58,7 +56,6 @@ M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
 _SESSION_COOKIE = "TWISTED_SESSION"
-_EXCERPT_CHARS = 200
 # JSON-RPC codes that mean the caller asked for something malformed, not that the
 # master broke: invalid request, method not found, invalid params.
 _RPC_CALLER_ERRORS = frozenset({-32600, -32601, -32602})
@@ -99,46 +96,27 @@ class _RpcError(Exception):
         self.message = message
 
 
-def _clip(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _EXCERPT_CHARS else text[: _EXCERPT_CHARS - 1] + "…"
-
-
 def _error_text(error: Any) -> str:
-    """Buildbot's own error words: a REST ``error`` string or a JSON-RPC error object."""
+    """Buildbot's own error words, raw: a REST ``error`` string or a JSON-RPC error object.
+
+    Raw means unsafe to show: it goes through ``Redactor.excerpt`` first.
+    """
     if isinstance(error, dict):
         message = error.get("message")
         if isinstance(message, dict):
             # Force-form validation errors come keyed by field name.
-            return _clip("; ".join(f"{key}: {value}" for key, value in message.items()))
-        return _clip(str(message)) if message is not None else ""
-    return _clip(str(error)) if error else ""
+            return "; ".join(f"{key}: {value}" for key, value in message.items())
+        return str(message) if message is not None else ""
+    return str(error) if error else ""
 
 
-def _excerpt(response: httpx.Response) -> str:
-    """A short, safe excerpt of an error answer: only Buildbot's error field, never the body."""
+def _error_field(response: httpx.Response) -> str:
+    """Only Buildbot's error field of an error answer, never the rest of the body."""
     try:
         body = response.json()
     except ValueError:
         return ""
     return _error_text(body.get("error")) if isinstance(body, dict) else ""
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds to wait, from ``Retry-After`` as delta-seconds or an HTTP-date (RFC 9110)."""
-    value = response.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        # An HTTP-date is always GMT; a date without a zone must not be read as local time.
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _items(response: httpx.Response, key: str, model: type[M]) -> list[M]:
@@ -253,10 +231,12 @@ class BuildbotClient:
         # People paste the API's address as often as the master's; both mean the master.
         root = root.removesuffix("/api/v2").rstrip("/")
         self.base_url = root
-        self._api = f"{root}/api/v2"
+        self._api = join_url(root, "/api/v2")
         self._where = _public_address(root)
         self._http = http
         self._credentials = credentials
+        # Every secret this client sends, sessions included, is cut out of upstream text.
+        self._redactor = Redactor.of(credentials)
         self._timeout = timeout
         self._session: str | None = None
         self._login_lock = asyncio.Lock()
@@ -428,7 +408,7 @@ class BuildbotClient:
 
     def api_url(self, path: str) -> str:
         """The address of an API path, for links shown to callers."""
-        return f"{self._api}{path}"
+        return str(join_url(self._api, path))
 
     async def read_raw(self, path: str, *, offset: int, limit: int, what: str) -> RawRead:
         """At most ``limit`` bytes of a raw download, from byte ``offset``.
@@ -549,7 +529,7 @@ class BuildbotClient:
                 self._mapped(what, hint=hint),
                 self._http.stream(
                     method,
-                    f"{self._api}{path}",
+                    join_url(self._api, path),
                     params=params,
                     json=payload,
                     headers=headers,
@@ -592,12 +572,14 @@ class BuildbotClient:
             hint="if the master has no login configured (www auth), remove the tool's credentials",
         ):
             response = await self._http.get(
-                f"{self.base_url}/auth/login",
+                join_url(self.base_url, "/auth/login"),
                 auth=httpx.BasicAuth(creds.username, creds.password),
                 timeout=self._timeout,
             )
             session = response.cookies.get(_SESSION_COOKIE)
-            if not session:
+            if session:
+                self._redactor.add(session)
+            else:
                 response.raise_for_status()
                 raise _UnexpectedAnswer("a login without a session cookie")
         return session
@@ -618,7 +600,9 @@ class BuildbotClient:
         except httpx.HTTPStatusError as exc:
             raise self._status_error(exc.response, what, then, details) from exc
         except _RpcError as exc:
-            said = f": {exc.message}" if exc.message else ""
+            # A JSON-RPC error comes inside a 200 answer: shown as such, redacted.
+            message = self._redactor.excerpt(exc.message, status=200)
+            said = f": {message}" if message else ""
             if exc.code in _RPC_CALLER_ERRORS:
                 raise UpstreamInvalidArgument(
                     f"buildbot rejected the request to {what}{said}", details=details
@@ -663,7 +647,9 @@ class BuildbotClient:
         status = response.status_code
         details = {**details, "status": status}
         # A 404's body only describes Buildbot's routing tables; it helps no one.
-        excerpt = "" if status == 404 else _excerpt(response)
+        excerpt = (
+            "" if status == 404 else self._redactor.excerpt(_error_field(response), status=status)
+        )
         said = f"HTTP {status}: {excerpt}" if excerpt else f"HTTP {status}"
         if status == 404:
             return UpstreamNotFound(
@@ -674,7 +660,7 @@ class BuildbotClient:
                 f"buildbot refused to {what} ({said}); {self._auth_advice()}", details=details
             )
         if status == 429:
-            retry_after = _retry_after(response)
+            retry_after = upstream_retry_after(response)
             when = f"; retry after {retry_after:.0f} s" if retry_after is not None else ""
             return UpstreamRateLimited(
                 f"buildbot is limiting requests and refused to {what}{when}",
@@ -689,7 +675,7 @@ class BuildbotClient:
             return UpstreamTimeout(f"buildbot timed out trying to {what} ({said})", details=details)
         if status in (502, 503, 504):
             # A 503 may say when to come back (RFC 9110); a retry loop should honour it.
-            retry_after = _retry_after(response)
+            retry_after = upstream_retry_after(response)
             when = f"in {retry_after:.0f} s" if retry_after is not None else "shortly"
             return UpstreamUnavailable(
                 f"buildbot at {self._where} is unavailable ({said}) and could not {what}; "
