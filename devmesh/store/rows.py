@@ -86,6 +86,9 @@ class ToolRow(Base):
     resilience: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     credentials_key_id: Mapped[str | None] = mapped_column(String(32), default=None)
     credentials_sealed: Mapped[bytes | None] = mapped_column(default=None)
+    # The origin the credentials were sealed for (part of their associated data);
+    # NULL for credentials sealed before origins were bound.
+    credentials_origin: Mapped[str | None] = mapped_column(String(2048), default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 

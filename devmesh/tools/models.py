@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl
 
 from devmesh.adapters.resilience import ResiliencePolicy
+from devmesh.domain.models import Credentials
 
 __all__ = ["CatalogEntry", "OperationInfo", "ToolCreate", "ToolUpdate"]
 
@@ -14,6 +15,23 @@ __all__ = ["CatalogEntry", "OperationInfo", "ToolCreate", "ToolUpdate"]
 # [A-Za-z0-9._-], and the dot is ours as the separator.
 TOOL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 CredentialMode = Literal["stored", "passthrough", "either"]
+
+
+def _plain_base_url(url: HttpUrl) -> HttpUrl:
+    # A userinfo would be stored and listed in clear, and a query or fragment would
+    # end up inside every request URL made from it.
+    if url.username is not None or url.password is not None:
+        raise ValueError(
+            "must not contain a username or password; store them as the tool's credentials"
+        )
+    if url.query is not None:
+        raise ValueError("must not contain a query (?...)")
+    if url.fragment is not None:
+        raise ValueError("must not contain a fragment (#...)")
+    return url
+
+
+BaseUrl = Annotated[HttpUrl, AfterValidator(_plain_base_url)]
 
 
 class ToolCreate(BaseModel):
@@ -24,7 +42,10 @@ class ToolCreate(BaseModel):
         description="Unique within the tenant; MCP tools are named '<name>.<operation>'.",
     )
     provider: str = Field(min_length=1, description="A registered provider, e.g. 'buildbot'.")
-    base_url: HttpUrl = Field(description="The tool's base URL, e.g. http://ci.internal:8010.")
+    base_url: BaseUrl = Field(
+        description="The tool's base URL, e.g. http://ci.internal:8010: no credentials, "
+        "query or fragment in it."
+    )
     config: dict[str, Any] = Field(
         default_factory=dict, description="Provider settings, validated by the provider."
     )
@@ -43,7 +64,14 @@ class ToolCreate(BaseModel):
 class ToolUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    base_url: HttpUrl | None = None
+    base_url: BaseUrl | None = Field(
+        default=None,
+        description="Stored credentials are bound to the URL's origin (scheme, host, port): "
+        "a new origin drops them unless this request sets `credentials` too.",
+    )
+    credentials: Credentials | None = Field(
+        default=None, description="New credentials to store, encrypted, for the new base_url."
+    )
     config: dict[str, Any] | None = None
     credential_mode: CredentialMode | None = None
     resilience: ResiliencePolicy | None = Field(

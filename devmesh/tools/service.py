@@ -12,6 +12,7 @@ import hashlib
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -23,11 +24,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from devmesh.adapters.egress import EgressDenied, EgressPolicy, origin_of
 from devmesh.adapters.operations import Operation
 from devmesh.adapters.protocols import Adapter
 from devmesh.adapters.registry import Connection, Provider, ProviderRegistry
 from devmesh.adapters.resilience import Resilience, ResiliencePolicy, ToolCall
-from devmesh.domain.errors import Conflict, InvalidInput, NotFound, UnknownTool
+from devmesh.adapters.upstream import Redactor
+from devmesh.domain.errors import Conflict, DevMeshError, InvalidInput, NotFound, UnknownTool
 from devmesh.domain.models import Credentials, Tenant, ToolInstance
 from devmesh.security.vault import Vault
 from devmesh.store.db import Database
@@ -35,7 +38,7 @@ from devmesh.store.rows import ToolRow, utcnow
 from devmesh.tools.idempotency import IdempotencyStore, check_key, request_hash
 from devmesh.tools.models import CatalogEntry, OperationInfo, ToolCreate, ToolUpdate
 
-__all__ = ["ToolService"]
+__all__ = ["ToolService", "ToolUpdated"]
 
 _log = structlog.get_logger(__name__)
 _ADAPTER_CACHE_SIZE = 256
@@ -72,6 +75,14 @@ def describe(operation: Operation[Any]) -> OperationInfo:
     )
 
 
+@dataclass(frozen=True)
+class ToolUpdated:
+    """A changed tool, and whether the change dropped its stored credentials."""
+
+    tool: ToolInstance
+    credentials_cleared: bool
+
+
 class ToolService:
     def __init__(
         self,
@@ -80,15 +91,19 @@ class ToolService:
         registry: ProviderRegistry,
         vault: Vault,
         http: httpx.AsyncClient,
+        egress: EgressPolicy,
         resilience: Resilience,
         cache_ttl: float = 0.0,
     ) -> None:
         """``cache_ttl`` > 0 lets ``execute`` reuse a tool's row that long. Changes made
-        here drop the tenant's entries at once; other replicas see them within the TTL."""
+        here drop the tenant's entries at once; other replicas see them within the TTL.
+        ``egress`` refuses a tool's address up front; ``http`` enforces it again on
+        every connection, whatever the address resolves to by then."""
         self._db = db
         self._registry = registry
         self._vault = vault
         self._http = http
+        self._egress = egress
         self._resilience = resilience
         self._idempotency = IdempotencyStore(db)
         self._rows: TTLCache[tuple[str, str], ToolRow] | None = (
@@ -103,6 +118,7 @@ class ToolService:
     async def register_tool(self, tenant: Tenant, spec: ToolCreate) -> ToolInstance:
         provider = self._provider(spec.provider)
         config = _validate_config(provider, spec.config)
+        await self._check_destination(str(spec.base_url))
         now = utcnow()
         row = ToolRow(
             id=str(uuid.uuid4()),
@@ -136,12 +152,24 @@ class ToolService:
         async with self._db.session() as session:
             return _instance(await _find(session, tenant, ref))
 
-    async def update_tool(self, tenant: Tenant, ref: str, changes: ToolUpdate) -> ToolInstance:
+    async def update_tool(self, tenant: Tenant, ref: str, changes: ToolUpdate) -> ToolUpdated:
+        """Apply ``changes``. Stored credentials are bound to the origin they were stored
+        for, so a ``base_url`` on another origin drops them, unless ``changes`` carries
+        new ones."""
+        if changes.base_url is not None:
+            await self._check_destination(str(changes.base_url))
+        cleared = False
         try:
             async with self._db.session() as session:
                 row = await _find(session, tenant, ref)
                 if changes.base_url is not None:
+                    moved = origin_of(str(changes.base_url)) != origin_of(row.base_url)
                     row.base_url = str(changes.base_url).rstrip("/")
+                    if moved and row.credentials_sealed is not None:
+                        _forget_credentials(row)
+                        cleared = changes.credentials is None
+                if changes.credentials is not None:
+                    self._seal(row, changes.credentials)
                 if changes.config is not None:
                     row.config = _validate_config(self._provider(row.provider), changes.config)
                 if changes.credential_mode is not None:
@@ -149,7 +177,9 @@ class ToolService:
                 if changes.resilience is not None:
                     row.resilience = changes.resilience.model_dump(exclude_unset=True)
                 row.updated_at = utcnow()
-                return _instance(row)
+                if cleared:
+                    _log.info("tool_credentials_cleared", tool=row.name, reason="origin_changed")
+                return ToolUpdated(tool=_instance(row), credentials_cleared=cleared)
         finally:
             self._forget(tenant)
 
@@ -164,10 +194,7 @@ class ToolService:
         try:
             async with self._db.session() as session:
                 row = await _find(session, tenant, ref)
-                key_id, sealed = self._vault.encrypt(
-                    credentials.model_dump_json().encode(), tenant_id=tenant.id, bound_to=row.id
-                )
-                row.credentials_key_id, row.credentials_sealed = key_id, sealed
+                self._seal(row, credentials)
                 row.updated_at = utcnow()
         finally:
             self._forget(tenant)
@@ -176,7 +203,7 @@ class ToolService:
         try:
             async with self._db.session() as session:
                 row = await _find(session, tenant, ref)
-                row.credentials_key_id, row.credentials_sealed = None, None
+                _forget_credentials(row)
                 row.updated_at = utcnow()
         finally:
             self._forget(tenant)
@@ -256,7 +283,10 @@ class ToolService:
         args: BaseModel,
         upstream_token: str | None,
     ) -> dict[str, Any]:
-        adapter = self._adapter(row, provider, self._credentials(row, upstream_token))
+        credentials = self._credentials(row, upstream_token)
+        adapter = self._adapter(row, provider, credentials)
+        # Whatever a provider puts in an error, the credentials of this call stay out.
+        redactor = Redactor.of(credentials)
         policy = ResiliencePolicy.model_validate(row.resilience)
         call = ToolCall(
             tool_id=row.id,
@@ -274,6 +304,9 @@ class ToolService:
                     f"{row.provider} does not support {op.name}",
                     details={"tool": row.name, "operation": op.name},
                 ) from None
+            except DevMeshError as exc:
+                redactor.scrub(exc)
+                raise
 
         _log.info("tool_call", tool=row.name, provider=row.provider, operation=op.name)
         result = await self._resilience.run(call, policy, attempt)
@@ -295,6 +328,22 @@ class ToolService:
         if self._rows is not None:
             for key in [key for key in self._rows if key[0] == tenant.id]:
                 self._rows.pop(key, None)
+
+    async def _check_destination(self, base_url: str) -> None:
+        try:
+            await self._egress.check_url(base_url)
+        except EgressDenied as exc:
+            raise InvalidInput(f"base_url is refused: {exc.message}", field="base_url") from None
+
+    def _seal(self, row: ToolRow, credentials: Credentials) -> None:
+        origin = origin_of(row.base_url)
+        row.credentials_key_id, row.credentials_sealed = self._vault.encrypt(
+            credentials.model_dump_json().encode(),
+            tenant_id=row.tenant_id,
+            bound_to=row.id,
+            origin=origin,
+        )
+        row.credentials_origin = origin
 
     def _provider(self, name: str) -> Provider:
         provider = self._registry.get(name)
@@ -320,6 +369,9 @@ class ToolService:
             key_id=row.credentials_key_id,
             tenant_id=row.tenant_id,
             bound_to=row.id,
+            # The origin the call goes to, not the one recorded: credentials sealed for
+            # another origin do not decrypt, whatever the row says.
+            origin=origin_of(row.base_url) if row.credentials_origin is not None else None,
         )
         return Credentials.model_validate_json(plaintext)
 
@@ -355,6 +407,10 @@ def _validate_config(provider: Provider, config: Mapping[str, Any]) -> dict[str,
         field, message = validation_message(exc, prefix="config")
         raise InvalidInput(f"invalid {provider.name} config: {message}", field=field) from None
     return validated.model_dump(mode="json", exclude_unset=True)
+
+
+def _forget_credentials(row: ToolRow) -> None:
+    row.credentials_key_id, row.credentials_sealed, row.credentials_origin = None, None, None
 
 
 def _instance(row: ToolRow) -> ToolInstance:

@@ -48,6 +48,7 @@ async def test_patch_changes_base_url_and_config_and_get_shows_them(
         {"scheduler": "force"},
     )
     assert datetime.fromisoformat(body["updated_at"]) >= datetime.fromisoformat(tool["updated_at"])
+    assert body.pop("credentials_cleared") is False
     assert shown.json() == body
 
 

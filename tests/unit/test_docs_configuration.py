@@ -41,3 +41,4 @@ def test_the_production_example_is_a_valid_configuration(tmp_path: Path) -> None
     assert settings.resolved_database_url == "postgresql+asyncpg://devmesh@db.internal/devmesh"
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
     assert settings.auto_migrate is False
+    assert (settings.egress.allow_loopback, settings.egress.allow_private) == (False, False)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from devmesh.adapters.resilience import ResiliencePolicy
 from devmesh.api.deps import CurrentTenant, Tools
@@ -49,6 +49,13 @@ class ToolRead(BaseModel):
         return cls.model_validate(tool.model_dump(exclude={"tenant_id"}))
 
 
+class ToolPatched(ToolRead):
+    credentials_cleared: bool = Field(
+        description="True when base_url moved to another origin and the stored credentials "
+        "were dropped: store new ones (PUT .../credentials, or `credentials` in the PATCH)."
+    )
+
+
 class CredentialsUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -70,9 +77,14 @@ async def get_tool(tool: str, tenant: CurrentTenant, tools: Tools) -> ToolRead:
     return ToolRead.of(await tools.get_tool(tenant, tool))
 
 
-@router.patch("/{tool}", response_model=ToolRead, summary="Change a tool's settings")
-async def update_tool(tool: str, body: ToolUpdate, tenant: CurrentTenant, tools: Tools) -> ToolRead:
-    return ToolRead.of(await tools.update_tool(tenant, tool, body))
+@router.patch("/{tool}", response_model=ToolPatched, summary="Change a tool's settings")
+async def update_tool(
+    tool: str, body: ToolUpdate, tenant: CurrentTenant, tools: Tools
+) -> ToolPatched:
+    updated = await tools.update_tool(tenant, tool, body)
+    return ToolPatched(
+        **ToolRead.of(updated.tool).model_dump(), credentials_cleared=updated.credentials_cleared
+    )
 
 
 @router.delete("/{tool}", status_code=204, summary="Remove a tool and its credentials")
