@@ -16,14 +16,20 @@ Faults, in both modes, through the control endpoints (never faulted or counted):
 
 * ``POST /__faults`` adds one fault, e.g. ``{"kind": "status", "status": 503,
   "retry_after": "1", "count": 3, "path": "^/api/v2/builds"}``. Kinds: ``status``
-  (any code from 200 to 599, optional ``retry_after`` header and ``body``), ``hang`` (wait
+  (any code from 200 to 599, optional ``retry_after`` header and ``body``; with
+  ``echo`` the body is ``{"error": ...}`` repeating the request's ``Authorization`` and
+  ``Cookie`` headers, as a misconfigured proxy does), ``hang`` (wait
   ``seconds``, at most ``MAX_HANG_S``, then answer normally), ``drop`` (close the
   connection without sending a byte). ``count`` is how many matching requests it
   applies to (omitted: until cleared); ``path`` is a regular expression searched in
   the request path, ``method`` an HTTP method. Faults apply in the order they were
   added; the first one matching takes the request.
 * ``DELETE /__faults`` clears them; ``GET /__stats`` counts the requests seen (total,
-  per path, and how many were faulted); ``DELETE /__stats`` zeroes the counts.
+  per path, how many were faulted, and how many carried ``Authorization`` or a
+  ``Cookie``); ``DELETE /__stats`` zeroes the counts.
+
+Canned mode also answers ``GET /auth/login`` like a master with a login: with basic
+credentials it sets the session cookie ``TWISTED_SESSION=session-of-<username>``.
 
 ``run_upstream()`` starts the process on a free port, waits (bounded) until it
 answers, and stops it by its PID on exit.
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -94,6 +101,7 @@ class Fault(BaseModel):
     status: int | None = Field(default=None, ge=200, le=599)
     retry_after: str | None = None
     body: str | None = None
+    echo: bool = False
     seconds: float | None = Field(default=None, gt=0, le=MAX_HANG_S)
     count: int | None = Field(default=None, ge=1)
     path: str | None = None
@@ -126,6 +134,7 @@ class _Faults:
         self._left: list[int | None] = []
         self.seen: Counter[str] = Counter()
         self.faulted = 0
+        self.authorized = 0
 
     def add(self, fault: Fault) -> None:
         self._faults.append((fault, re.compile(fault.path) if fault.path else None))
@@ -153,7 +162,12 @@ class _Faults:
         return None
 
     def stats(self) -> dict[str, Any]:
-        return {"total": sum(self.seen.values()), "paths": dict(self.seen), "faulted": self.faulted}
+        return {
+            "total": sum(self.seen.values()),
+            "paths": dict(self.seen),
+            "faulted": self.faulted,
+            "authorized": self.authorized,
+        }
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -196,8 +210,11 @@ class _FaultLayer:
             return
         body = await _read_body(receive)
         fault = self._faults.take(scope["method"], scope["path"])
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if "authorization" in headers or "cookie" in headers:
+            self._faults.authorized += 1
         if fault is not None and fault.kind == "status":
-            await _fault_status(fault, send)
+            await _fault_status(fault, send, headers)
             return
         if fault is not None and fault.kind == "drop":
             scope["extensions"][_ABORT]()
@@ -226,17 +243,24 @@ class _FaultLayer:
         await self._app(scope, replay, send)
 
 
-async def _fault_status(fault: Fault, send: Send) -> None:
+async def _fault_status(fault: Fault, send: Send, headers: Mapping[str, str]) -> None:
     assert fault.status is not None
-    body = (
-        fault.body.encode()
-        if fault.body is not None
-        else json.dumps({"error": f"injected fault: status {fault.status}"}).encode()
-    )
+    if fault.echo:
+        seen = "; ".join(
+            f"{name}: {headers[name]}" for name in ("authorization", "cookie") if name in headers
+        )
+        body = json.dumps({"error": f"proxy saw {seen or 'no credentials'}"}).encode()
+    elif fault.body is not None:
+        body = fault.body.encode()
+    else:
+        body = json.dumps({"error": f"injected fault: status {fault.status}"}).encode()
     if fault.status in (204, 304):
         body = b""  # HTTP forbids a body on these; h11 would refuse to send one
     headers = [
-        (b"content-type", b"application/json" if fault.body is None else b"text/plain"),
+        (
+            b"content-type",
+            b"application/json" if fault.body is None or fault.echo else b"text/plain",
+        ),
         (b"content-length", str(len(body)).encode()),
     ]
     if fault.retry_after is not None:
@@ -286,6 +310,7 @@ def _control_routes(faults: _Faults) -> list[Route]:
     async def reset_stats(request: Request) -> Response:
         faults.seen.clear()
         faults.faulted = 0
+        faults.authorized = 0
         return Response(status_code=204)
 
     return [
@@ -642,6 +667,17 @@ def openapi(base_url: str) -> dict[str, Any]:
     }
 
 
+async def _login(request: Request) -> Response:
+    """Buildbot's ``/auth/login``: basic credentials in, a session cookie out."""
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return JSONResponse({"error": "login required"}, status_code=401)
+    username = base64.b64decode(encoded).decode().partition(":")[0]
+    response = Response(status_code=200)
+    response.set_cookie("TWISTED_SESSION", f"session-of-{username}")
+    return response
+
+
 async def _openapi(request: Request) -> Response:
     return JSONResponse(openapi(str(request.base_url).rstrip("/")))
 
@@ -654,6 +690,7 @@ def _canned_routes() -> list[Route]:
         Route("/api/v2/buildrequests", _build_requests, methods=["GET"]),
         Route("/api/v2/buildrequests/{buildrequestid:int}", _build_request, methods=["GET"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
+        Route("/auth/login", _login, methods=["GET"]),
     ]
 
 
@@ -737,6 +774,7 @@ class UpstreamStats:
     total: int
     paths: dict[str, int]
     faulted: int
+    authorized: int
 
 
 @dataclass(frozen=True)
@@ -754,6 +792,7 @@ class Upstream:
         status: int | None = None,
         retry_after: str | float | None = None,
         body: str | None = None,
+        echo: bool = False,
         seconds: float | None = None,
         count: int | None = None,
         path: str | None = None,
@@ -764,6 +803,7 @@ class Upstream:
             status=status,
             retry_after=None if retry_after is None else str(retry_after),
             body=body,
+            echo=echo,
             seconds=seconds,
             count=count,
             path=path,
@@ -779,7 +819,12 @@ class Upstream:
         answer = await self._control.get("/__stats")
         answer.raise_for_status()
         data = answer.json()
-        return UpstreamStats(total=data["total"], paths=data["paths"], faulted=data["faulted"])
+        return UpstreamStats(
+            total=data["total"],
+            paths=data["paths"],
+            faulted=data["faulted"],
+            authorized=data["authorized"],
+        )
 
     async def reset_stats(self) -> None:
         (await self._control.delete("/__stats")).raise_for_status()

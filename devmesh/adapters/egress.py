@@ -141,10 +141,10 @@ class EgressPolicy:
                 f"{address} is a link-local or cloud metadata address "
                 "(allow it explicitly in egress.allow_networks if you mean it)"
             )
+        if address.is_loopback:  # before is_reserved, which ::1 is too
+            return None if self.allow_loopback else f"{address} is loopback (egress.allow_loopback)"
         if address.is_unspecified or address.is_multicast or address.is_reserved:
             return f"{address} is not a unicast destination"
-        if address.is_loopback:
-            return None if self.allow_loopback else f"{address} is loopback (egress.allow_loopback)"
         if not address.is_global:
             return (
                 None

@@ -96,3 +96,16 @@ def test_tracing_follows_the_standard_otel_variables_unless_devmesh_says_otherwi
 def test_an_empty_variable_switches_an_optional_setting_off() -> None:
     settings = load_settings(environ={"DEVMESH_RATE_LIMIT__REQUESTS_PER_MINUTE": ""})
     assert settings.rate_limit.requests_per_minute is None
+
+
+def test_egress_networks_come_comma_separated_from_the_environment_and_are_checked(
+    tmp_path: Path,
+) -> None:
+    empty = tmp_path / "config.yaml"
+    empty.write_text("")
+    settings = load_settings(
+        empty, environ={"DEVMESH_EGRESS__ALLOW_NETWORKS": "10.20.0.0/16, fd12::/48"}
+    )
+    assert settings.egress.allow_networks == ["10.20.0.0/16", "fd12::/48"]
+    with pytest.raises(ConfigError, match=r"egress\.deny_networks"):
+        load_settings(empty, environ={"DEVMESH_EGRESS__DENY_NETWORKS": "not-a-network"})

@@ -51,3 +51,14 @@ def test_a_blob_under_an_unknown_key_names_the_key_id() -> None:
         Vault(os.urandom(32)).decrypt(
             blob, key_id="deadbeef", tenant_id="t1", bound_to="x", origin=ORIGIN
         )
+
+
+def test_credentials_sealed_for_one_origin_do_not_open_for_another() -> None:
+    vault = Vault(MASTER)
+    key_id, sealed = vault.encrypt(b"token-123", tenant_id="t1", bound_to="tool-a", origin=ORIGIN)
+    with pytest.raises(Unavailable, match="cannot be decrypted"):
+        vault.decrypt(
+            sealed, key_id=key_id, tenant_id="t1", bound_to="tool-a", origin="http://evil:8010"
+        )
+    with pytest.raises(Unavailable):
+        vault.decrypt(sealed, key_id=key_id, tenant_id="t1", bound_to="tool-a", origin=None)
