@@ -53,12 +53,14 @@ _MAX_SECRETS = 32
 
 
 def join_url(base: str | httpx.URL, path: str) -> httpx.URL:
-    """``base`` with ``path`` appended to its path; no query or fragment of ``base`` survives.
+    """``base`` with ``path`` appended to its path; no userinfo, query or fragment of
+    ``base`` survives (a tool stored before base_url was checked may still have them).
 
     ``path`` is taken as already percent-encoded, as the client's ``quote`` left it.
     """
     root = httpx.URL(str(base))
     return root.copy_with(
+        userinfo=b"",
         raw_path=(root.raw_path.split(b"?", 1)[0].rstrip(b"/") + b"/" + path.lstrip("/").encode()),
         fragment=None,
     )

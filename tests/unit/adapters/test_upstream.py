@@ -27,8 +27,8 @@ def test_a_modest_retry_after_is_kept() -> None:
     assert retry_after(httpx.Response(503, headers={"Retry-After": "7"})) == 7.0
 
 
-def test_join_url_appends_the_path_and_drops_a_query_or_fragment() -> None:
-    joined = join_url("http://ci:8010/prefix/?token=x#frag", "/api/v2/builds/a%2Fb")
+def test_join_url_appends_the_path_and_drops_userinfo_query_and_fragment() -> None:
+    joined = join_url("http://u:p@ci:8010/prefix/?token=x#frag", "/api/v2/builds/a%2Fb")
     assert str(joined) == "http://ci:8010/prefix/api/v2/builds/a%2Fb"
 
 
