@@ -20,13 +20,14 @@ from fastapi import FastAPI
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from opentelemetry.sdk.trace import TracerProvider
 from redis.asyncio import Redis
-from starlette.routing import Route
+from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
 from devmesh.adapters.egress import EgressPolicy, EgressTransport
 from devmesh.adapters.registry import ProviderRegistry
 from devmesh.adapters.resilience import Resilience
 from devmesh.api.errors import install_error_handlers
+from devmesh.api.gate import IngressGate
 from devmesh.api.middleware import RequestContextMiddleware
 from devmesh.api.routers import health, keys, tenant, tools
 from devmesh.config import Settings
@@ -166,12 +167,26 @@ def _egress_policy(settings: Settings) -> EgressPolicy:
     )
 
 
-class _McpRoute:
-    """The /mcp route; the endpoint itself is built in the lifespan, after routing."""
+class _Mcp:
+    """The endpoint itself is built in the lifespan, after routing is set up."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint: McpHttpEndpoint = scope["app"].state.mcp
         await endpoint(scope, receive, send)
+
+
+class _McpRoute(Route):
+    """POST /mcp. Names itself in the scope as FastAPI's routes do, so metrics, spans
+    and access logs say ``route="/mcp"`` rather than ``unmatched``."""
+
+    def __init__(self) -> None:
+        super().__init__("/mcp", _Mcp(), methods=["POST"])
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
 
 
 def create_app(
@@ -193,9 +208,7 @@ def create_app(
         ) as services:
             mcp_server = build_server(services.tools, resolve_http_caller)
             app.state.services = services
-            app.state.mcp = McpHttpEndpoint(
-                mcp_server, services.tenants, services.rate_limiter, host=settings.host
-            )
+            app.state.mcp = McpHttpEndpoint(mcp_server, host=settings.host)
             async with app.state.mcp.run():
                 _log.info(
                     "started",
@@ -218,7 +231,10 @@ def create_app(
     app.include_router(tenant.router)
     app.include_router(keys.router)
     app.include_router(tools.router)
-    app.router.routes.append(Route("/mcp", _McpRoute(), methods=["GET", "POST", "DELETE"]))
+    app.router.routes.append(_McpRoute())
+    # Added last, runs first: the request context wraps the gate, so refusals are
+    # logged and counted like any other answer.
+    app.add_middleware(IngressGate, limits=settings.http)
     app.add_middleware(
         RequestContextMiddleware, metrics=metrics, tracer=tracer_provider.get_tracer(TRACER_NAME)
     )

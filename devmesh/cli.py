@@ -23,6 +23,7 @@ from devmesh.config import ConfigError, Settings, load_settings
 from devmesh.domain.errors import DevMeshError
 from devmesh.mcp.stdio import serve_stdio
 from devmesh.observability.logging import configure_logging
+from devmesh.serving import uvicorn_config
 
 __all__ = ["main"]
 
@@ -103,15 +104,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Run the HTTP service: REST API and MCP."""
     settings = _settings(ctx)
     app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=host or settings.host,
-        port=settings.port if port is None else port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout),
-        lifespan="on",
-        server_header=False,
+    config = uvicorn_config(
+        app, settings, host=host or settings.host, port=settings.port if port is None else port
     )
     server = _Server(config)
     server.run()

@@ -44,6 +44,45 @@ class RateLimitSettings(BaseModel):
     burst: int | None = Field(
         default=None, ge=1, description="Requests allowed at once; defaults to a minute's worth."
     )
+    failed_auth_per_address: int | None = Field(
+        default=60,
+        ge=1,
+        description="Failed authentications one client address may make per minute; unset: none.",
+    )
+    failed_auth_per_key_prefix: int | None = Field(
+        default=10,
+        ge=1,
+        description="Failed authentications with one key prefix per minute; unset: none.",
+    )
+
+
+class HttpSettings(BaseModel):
+    """What one HTTP request may cost before the service refuses it."""
+
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="Largest request body, on every route (413)."
+    )
+    body_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a request body may take to arrive (408)."
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="Largest request line plus headers (431).",
+    )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds from a request's first byte to the end of its headers (408).",
+    )
+    keep_alive_timeout: int = Field(
+        default=5, ge=1, description="Seconds an idle keep-alive connection stays open."
+    )
+    max_concurrency: int | None = Field(
+        default=1000,
+        ge=1,
+        description="Connections and requests in flight at once; above it, 503. Unset: none.",
+    )
 
 
 class EgressSettings(BaseModel):
@@ -127,6 +166,7 @@ class Settings(BaseSettings):
         description="Seconds a process may reuse an authenticated API key or a tool's "
         "definition without asking the database; 0 turns the caches off.",
     )
+    http: HttpSettings = HttpSettings()
     logging: LoggingSettings = LoggingSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     tracing: TracingSettings = TracingSettings()

@@ -31,13 +31,11 @@ def _tools(request: Request) -> ToolService:
 
 
 async def _current_tenant(request: Request) -> Tenant:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    # The gate (api/gate.py) authenticated the key before the body was read. Async
+    # only so FastAPI calls it in place instead of in a worker thread.
+    tenant: Tenant | None = getattr(request.state, "tenant", None)
+    if tenant is None:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
-    tenant = await _tenants(request).authenticate(token.strip())
-    request.state.tenant_id = tenant.id
-    await _services(request).rate_limiter.check(token.strip(), face="rest")
     return tenant
 
 

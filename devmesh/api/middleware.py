@@ -42,7 +42,8 @@ class RequestContextMiddleware:
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
+                # int(): the MCP SDK sends HTTPStatus members, which would log as enums.
+                status = int(message["status"])
                 message.setdefault("headers", []).append(
                     (b"x-request-id", request_id.encode("latin-1"))
                 )

@@ -1,8 +1,12 @@
-"""MCP over Streamable HTTP at ``/mcp``: API-key authentication in front of the SDK.
+"""MCP over Streamable HTTP at ``/mcp``: the SDK's transport behind the ingress gate.
 
 Stateless: every request carries what it needs (the 2026-07-28 protocol is
 stateless by design; older clients that ``initialize`` are served per request
-too), so any replica behind a load balancer can answer any request.
+too), so any replica behind a load balancer can answer any request. The gate
+(``api/gate.py``) has already authenticated the key, applied the rate limits and
+read the body within its cap; the tenant waits in ``scope["state"]``. Only POST
+is routed here: a stateless server has no stream to offer on GET and no session
+to end on DELETE, so both are 405 with ``Allow: POST``.
 """
 
 from __future__ import annotations
@@ -12,21 +16,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pydantic_core
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from devmesh.domain.errors import DevMeshError, RateLimited, Unauthorized
+from devmesh.domain.errors import Unauthorized
 from devmesh.domain.models import Tenant
 from devmesh.mcp.server import Context
-from devmesh.security.ratelimit import InboundRateLimiter
-from devmesh.security.tenants import TenantService
 
 __all__ = ["McpHttpEndpoint", "resolve_http_caller"]
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_INVALID_REQUEST = -32600
 
 
 async def resolve_http_caller(ctx: Context) -> tuple[Tenant, str | None]:
@@ -38,26 +42,24 @@ async def resolve_http_caller(ctx: Context) -> tuple[Tenant, str | None]:
 
 
 class McpHttpEndpoint:
-    """The ASGI app mounted at /mcp."""
+    """The ASGI app routed at /mcp."""
 
-    def __init__(
-        self,
-        server: Server[Any],
-        tenants: TenantService,
-        rate_limiter: InboundRateLimiter,
-        *,
-        host: str,
-    ) -> None:
-        self._tenants = tenants
-        self._rate_limiter = rate_limiter
+    def __init__(self, server: Server[Any], *, host: str) -> None:
         security = None
         if host in _LOOPBACK:
             # A loopback server is reachable from a browser on this machine: refuse
-            # DNS-rebound requests that claim another Host or Origin.
+            # DNS-rebound requests that claim another Host or Origin. A bare name is
+            # what clients send for the default port, and still loopback.
             security = TransportSecuritySettings(
                 enable_dns_rebinding_protection=True,
-                allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
-                allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+                allowed_hosts=[
+                    *("127.0.0.1", "localhost", "[::1]"),
+                    *("127.0.0.1:*", "localhost:*", "[::1]:*"),
+                ],
+                allowed_origins=[
+                    *("http://127.0.0.1", "http://localhost", "http://[::1]"),
+                    *("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"),
+                ],
             )
         self._manager = StreamableHTTPSessionManager(
             app=server, json_response=True, stateless=True, security_settings=security
@@ -69,42 +71,56 @@ class McpHttpEndpoint:
             yield
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope["headers"])
-        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-        try:
-            if scheme.lower() != "bearer" or not token.strip():
-                raise Unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
-            tenant = await self._tenants.authenticate(token.strip())
-            await self._rate_limiter.check(token.strip(), face="mcp")
-        except (Unauthorized, RateLimited) as exc:
-            await _refuse(scope, send, exc)
+        # The gate read the body already; this is a copy in memory, within its cap.
+        first = await receive()
+        problem = _invalid_envelope(first.get("body", b""))
+        if problem is not None:
+            await _answer_invalid_request(send, problem)
             return
-        scope.setdefault("state", {})["tenant"] = tenant
-        await self._manager.handle_request(scope, receive, send)
+        await self._manager.handle_request(scope, _prepend(first, receive), send)
 
 
-async def _refuse(scope: Scope, send: Send, exc: DevMeshError) -> None:
-    # Before the SDK sees the request, so answered like the REST face: problem+json.
-    unauthorized = isinstance(exc, Unauthorized)
-    status, title = (401, "Unauthorized") if unauthorized else (429, "Too Many Requests")
+def _invalid_envelope(body: bytes) -> str | None:
+    """Why a message must be refused here, or ``None`` to let the SDK judge it.
+
+    The SDK reads a request whose ``id`` is not a string or an integer (an object,
+    ``null``, ``1.5``) as a notification and answers 202 with nothing, so the client
+    waits for its own timeout; JSON-RPC says -32600 with ``id: null``. A batch (an
+    array; MCP dropped batching) would get -32602, which names the wrong fault.
+    """
+    try:
+        message = pydantic_core.from_json(body)
+    except ValueError:
+        return None  # the SDK answers -32700
+    if isinstance(message, list):
+        return "Invalid Request: batches are not supported; send one message per request"
+    if isinstance(message, dict) and "id" in message:
+        request_id = message["id"]
+        if isinstance(request_id, bool) or not isinstance(request_id, int | str):
+            return "Invalid Request: id must be a string or an integer"
+    return None
+
+
+async def _answer_invalid_request(send: Send, message: str) -> None:
     body = json.dumps(
-        {
-            "type": f"urn:devmesh:problem:{exc.code}",
-            "title": title,
-            "status": status,
-            "detail": exc.message,
-            "instance": scope.get("path", "/mcp"),
-            "code": exc.code,
-            "retriable": exc.retriable,
-        }
+        {"jsonrpc": "2.0", "id": None, "error": {"code": _INVALID_REQUEST, "message": message}}
     ).encode()
     headers = [
-        (b"content-type", b"application/problem+json"),
+        (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
     ]
-    if unauthorized:
-        headers.append((b"www-authenticate", b"Bearer"))
-    if isinstance(exc, RateLimited) and exc.retry_after is not None:
-        headers.append((b"retry-after", str(max(1, round(exc.retry_after))).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.start", "status": 400, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _prepend(first: Message, receive: Receive) -> Receive:
+    pending = True
+
+    async def again() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return first
+        return await receive()
+
+    return again

@@ -133,8 +133,11 @@ async def test_malformed_json_is_422_not_500(client: httpx.AsyncClient, services
     assert response.headers["content-type"] == "application/problem+json"
 
 
-async def test_unknown_routes_are_404_problem_json(client: httpx.AsyncClient) -> None:
-    response = await client.get("/api/v1/nothing-here")
+async def test_unknown_routes_are_404_problem_json(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    _, key = await services.tenants.create_tenant("acme")
+    response = await client.get("/api/v1/nothing-here", headers=bearer(key))
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
 

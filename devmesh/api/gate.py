@@ -1,0 +1,235 @@
+"""The gate in front of routing: what a request must pass before its body is read.
+
+For ``/api/v1/*`` and ``/mcp`` alike it takes the one Bearer key (two
+``Authorization`` headers are refused, so no face can pick a different one),
+refuses a client address or key prefix that has failed too often, authenticates
+the key, applies the key's rate limit, and leaves the tenant in
+``scope["state"]["tenant"]`` for the faces. Then, on every route, it reads the
+body itself, against a size cap and a deadline.
+
+Why here and not in each face: REST used to parse a body of any size before its
+auth dependency ran. Why pure ASGI: it must act before anything calls
+``receive()``. It sits in ``api`` beside ``RequestContextMiddleware`` because it
+speaks HTTP (statuses, problem+json); the decisions it asks for live in
+``security``, and the MCP face only reads the tenant it leaves.
+
+The body is read whole here, not counted on the way through, because both faces
+read it whole anyway (JSON); reading it here means a refusal (413, 408) always
+comes from the gate, before the app could turn a failing ``receive`` into a 400
+or a 500, and the deadline covers the whole body, not each chunk, so a client
+trickling a byte at a time cannot hold the request open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+from fastapi.routing import RouteContext, iter_route_contexts
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from devmesh.config import HttpSettings
+from devmesh.domain.errors import RateLimited, Unauthorized
+from devmesh.domain.models import Tenant
+
+__all__ = ["IngressGate", "Refusal", "bearer_token", "send_problem"]
+
+_AUTHENTICATED = ("/api/v1/", "/mcp")
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    408: "Request Timeout",
+    413: "Content Too Large",
+    429: "Too Many Requests",
+}
+
+
+class Refusal(Exception):
+    """A request the gate answers itself, as problem+json."""
+
+    def __init__(
+        self, status: int, code: str, detail: str, *, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.headers = headers or {}
+
+
+class _Disconnected(Exception):
+    """The client went away while sending its body: there is nobody to answer."""
+
+
+def bearer_token(headers: list[tuple[bytes, bytes]]) -> str:
+    """The key of ``Authorization: Bearer <key>``.
+
+    ``Unauthorized`` without one; ``Refusal`` (400) for more than one header, which
+    each face would otherwise resolve differently (first or last).
+    """
+    values = [value for name, value in headers if name == b"authorization"]
+    if len(values) > 1:
+        raise Refusal(400, "bad_request", "send one Authorization header, not several")
+    scheme, _, token = (values[0] if values else b"").decode("latin-1").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
+    return token.strip()
+
+
+class IngressGate:
+    def __init__(self, app: ASGIApp, *, limits: HttpSettings) -> None:
+        self.app = app
+        self.limits = limits
+        self._templates: list[tuple[re.Pattern[str], RouteContext]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared, has_body = _declared_body(scope["headers"])
+        try:
+            if declared is not None and declared > self.limits.max_body_bytes:
+                raise self._too_large()
+            path: str = scope["path"]
+            if path.startswith(_AUTHENTICATED):
+                face = "rest" if path.startswith("/api/") else "mcp"
+                scope.setdefault("state", {})["tenant"] = await _admit(scope, face=face)
+            if has_body:
+                receive = _replay(await self._read_body(receive), receive)
+        except Refusal as refusal:
+            self._name_route(scope)
+            if has_body:
+                # The rest of the body is still on its way: do not read it.
+                refusal.headers["connection"] = "close"
+            await send_problem(scope, send, refusal)
+            return
+        except _Disconnected:
+            return
+        await self.app(scope, receive, send)
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.limits.body_timeout):
+                more = True
+                while more:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise _Disconnected
+                    chunk: bytes = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.limits.max_body_bytes:
+                        raise self._too_large()
+                    chunks.append(chunk)
+                    more = message.get("more_body", False)
+        except TimeoutError as exc:
+            raise Refusal(
+                408,
+                "request_timeout",
+                f"the request body did not arrive within {self.limits.body_timeout:g}s",
+            ) from exc
+        return b"".join(chunks)
+
+    def _name_route(self, scope: Scope) -> None:
+        """Name the route a refused request was meant for, so its metrics and access
+        log carry the route template, not ``unmatched``. Only refusals pay for this."""
+        if self._templates is None:
+            # Routes are fixed once the app serves; compiled on the first refusal.
+            self._templates = [
+                (compile_path(route.path)[0], route)
+                for route in iter_route_contexts(scope["app"].routes)
+                if route.path
+            ]
+        path = scope["path"]
+        for pattern, route in self._templates:
+            if pattern.match(path):
+                scope["route"] = route
+                return
+
+    def _too_large(self) -> Refusal:
+        return Refusal(
+            413,
+            "body_too_large",
+            f"the request body is larger than {self.limits.max_body_bytes} bytes",
+        )
+
+
+async def _admit(scope: Scope, *, face: str) -> Tenant:
+    services = scope["app"].state.services
+    try:
+        token = bearer_token(scope["headers"])
+        address = (scope.get("client") or ("unknown", 0))[0]
+        await services.rate_limiter.check_failures(address=address, raw_key=token, face=face)
+        try:
+            tenant: Tenant = await services.tenants.authenticate(token)
+        except Unauthorized:
+            await services.rate_limiter.count_failure(address=address, raw_key=token)
+            raise
+        await services.rate_limiter.check(token, face=face)
+    except Unauthorized as exc:
+        raise Refusal(401, exc.code, exc.message, headers={"www-authenticate": "Bearer"}) from exc
+    except RateLimited as exc:
+        headers = {}
+        if exc.retry_after is not None:
+            headers["retry-after"] = str(max(1, round(exc.retry_after)))
+        raise Refusal(429, exc.code, exc.message, headers=headers) from exc
+    return tenant
+
+
+def _declared_body(headers: list[tuple[bytes, bytes]]) -> tuple[int | None, bool]:
+    """``(Content-Length, whether a body follows)``. The server has already refused
+    malformed or conflicting framing, so the value parses."""
+    length: int | None = None
+    chunked = False
+    for name, value in headers:
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding":
+            chunked = True
+    return length, chunked or bool(length)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body once, then the real ``receive`` (which reports a disconnect)."""
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def send_problem(scope: Scope, send: Send, refusal: Refusal) -> None:
+    """An RFC 9457 body, shaped like the REST error handlers' (they run after routing,
+    too late for the gate)."""
+    problem: dict[str, Any] = {
+        "type": f"urn:devmesh:problem:{refusal.code}",
+        "title": _TITLES.get(refusal.status, "Error"),
+        "status": refusal.status,
+        "detail": refusal.detail,
+        "instance": scope.get("path", ""),
+        "code": refusal.code,
+        "retriable": refusal.status in (408, 429),
+    }
+    request_id = scope.get("state", {}).get("request_id")
+    if request_id:
+        problem["request_id"] = request_id
+    body = json.dumps(problem).encode()
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+        *(
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in refusal.headers.items()
+        ),
+    ]
+    await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
