@@ -59,40 +59,39 @@ _INPUT_KEYWORDS = frozenset(
 )
 _INPUT_FORMATS = {"string": {"enum", "date-time"}, "number": {"float", "double"}}
 _INPUT_FORMATS["integer"] = {"int32", "int64"}
-_MAX_DEPTH = 32
 
 
 def portable_input(schema: Schema) -> Schema:
     """An input schema in the subset that Claude, OpenAI and Gemini all accept."""
-    inlined = _inline(schema, schema.get("$defs", {}), depth=0)
+    inlined = _inline(schema, schema.get("$defs", {}), expanding=frozenset())
     return _top_level(_input_node(inlined))
 
 
 def portable_output(schema: Schema) -> Schema:
     """An output schema without references or a top-level union; nulls kept."""
-    inlined = _inline(schema, schema.get("$defs", {}), depth=0)
+    inlined = _inline(schema, schema.get("$defs", {}), expanding=frozenset())
     return _top_level(_output_node(inlined))
 
 
-def _inline(node: Any, defs: dict[str, Any], *, depth: int) -> Any:
+def _inline(node: Any, defs: dict[str, Any], *, expanding: frozenset[str]) -> Any:
     """Replace every local ``#/$defs/X`` reference by a copy of X."""
     if isinstance(node, list):
-        return [_inline(item, defs, depth=depth) for item in node]
+        return [_inline(item, defs, expanding=expanding) for item in node]
     if not isinstance(node, dict):
         return node
     node = {key: value for key, value in node.items() if key != "$defs"}
     ref = node.pop("$ref", None)
     if isinstance(ref, str):
         name = ref.removeprefix("#/$defs/")
-        if depth >= _MAX_DEPTH or name == ref or name not in defs:
-            # A recursive model, or a reference we cannot follow: an object of any
-            # shape is the most a portable schema can say.
+        if name in expanding or name == ref or name not in defs:
+            # A model that contains itself, or a reference we cannot follow: an
+            # object of any shape is the most a portable schema can say.
             target: dict[str, Any] = {"type": "object"}
         else:
-            target = _inline(copy.deepcopy(defs[name]), defs, depth=depth + 1)
+            target = _inline(copy.deepcopy(defs[name]), defs, expanding=expanding | {name})
         # Siblings of $ref (a description, a default) describe this use: they win.
         node = {**target, **node}
-    return {key: _inline(value, defs, depth=depth) for key, value in node.items()}
+    return {key: _inline(value, defs, expanding=expanding) for key, value in node.items()}
 
 
 def _top_level(schema: Schema) -> Schema:
