@@ -18,7 +18,7 @@ loosens (unknown properties, an explicit ``null`` for an optional field) is
 checked there, with an error naming the field. ``portable_output`` does the
 structural part only: no client passes an output schema to a model, but clients
 validate ``structuredContent`` against it (the Python SDK, the Inspector), so
-nullable values stay nullable, as ``type: [X, "null"]``.
+nullable values stay nullable, as ``anyOf: [X, {type: null}]`` below the top.
 
 ``devmesh.mcp.dialects`` holds the rule sets this is checked against.
 """
@@ -59,6 +59,8 @@ _INPUT_KEYWORDS = frozenset(
 )
 _INPUT_FORMATS = {"string": {"enum", "date-time"}, "number": {"float", "double"}}
 _INPUT_FORMATS["integer"] = {"int32", "int64"}
+# Keywords about a value rather than its shape: they stay beside a nullable's anyOf.
+_ANNOTATIONS = frozenset({"title", "description", "default", "examples", "deprecated"})
 
 
 def portable_input(schema: Schema) -> Schema:
@@ -193,19 +195,18 @@ def _output_node(node: Any) -> Any:
     node = _merge_all_of(dict(node))
     node, nullable = _split_null(node)
     if nullable:
-        if "type" not in node:
-            return {"anyOf": [_output_node(node), {"type": "null"}]}
-        if not isinstance(node["type"], list):
-            node["type"] = [node["type"], "null"]
-        if isinstance(node.get("enum"), list) and None not in node["enum"]:
-            node["enum"] = [*node["enum"], None]
+        # One type per branch: what the Inspector's portability check asks for, and
+        # what a client mapping schemas onto a one-type dialect can still read.
+        annotations = {k: v for k, v in node.items() if k in _ANNOTATIONS}
+        value = {k: v for k, v in node.items() if k not in _ANNOTATIONS}
+        return {**annotations, "anyOf": [_output_node(value), {"type": "null"}]}
     out: Schema = {}
     for key, value in node.items():
-        if key in ("properties", "$defs") and isinstance(value, dict):
+        if key == "properties" and isinstance(value, dict):
             out[key] = {name: _output_node(sub) for name, sub in value.items()}
         elif key in ("items", "additionalProperties") and isinstance(value, dict):
             out[key] = _output_node(value)
-        elif key in ("anyOf", "oneOf", "allOf") and isinstance(value, list):
+        elif key in ("anyOf", "oneOf") and isinstance(value, list):
             out[key] = [_output_node(sub) for sub in value]
         else:
             out[key] = value

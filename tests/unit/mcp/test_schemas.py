@@ -73,8 +73,10 @@ def test_a_schema_that_is_not_an_object_is_wrapped_in_one() -> None:
 def test_an_output_schema_keeps_nulls_but_loses_references() -> None:
     schema = portable_output(Everything.model_json_schema())
     assert check_output("everything", schema) == []
-    assert schema["properties"]["tags"]["type"] == ["array", "null"]
-    assert schema["properties"]["colour"]["type"] == ["object", "null"]
+    tags = schema["properties"]["tags"]
+    assert tags["anyOf"] == [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]
+    assert tags["title"] == "Tags"
+    assert schema["properties"]["colour"]["anyOf"][0]["type"] == "object"
 
 
 def test_a_violation_names_the_tool_the_path_and_the_dialect() -> None:
