@@ -206,7 +206,9 @@ def create_app(
         async with open_services(
             settings, metrics=metrics, registry=registry, tracer_provider=tracer_provider
         ) as services:
-            mcp_server = build_server(services.tools, resolve_http_caller)
+            mcp_server = build_server(
+                services.tools, resolve_http_caller, separator=settings.tool_name_separator
+            )
             app.state.services = services
             app.state.mcp = McpHttpEndpoint(mcp_server, host=settings.host)
             async with app.state.mcp.run():

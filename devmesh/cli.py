@@ -132,7 +132,12 @@ def mcp_stdio(ctx: click.Context, api_key: str, upstream_token: str | None) -> N
 
     async def work(services: Services) -> None:
         tenant = await services.tenants.authenticate(api_key)
-        await serve_stdio(services.tools, tenant, upstream_token=upstream_token)
+        await serve_stdio(
+            services.tools,
+            tenant,
+            upstream_token=upstream_token,
+            separator=services.settings.tool_name_separator,
+        )
 
     _run(ctx, work)
 

@@ -167,6 +167,13 @@ class Settings(BaseSettings):
         "definition without asking the database; 0 turns the caches off.",
     )
     http: HttpSettings = HttpSettings()
+    tool_name_separator: Literal["_", "-", ".", "__"] = Field(
+        default="_",
+        description="Joins instance and operation in MCP tool names: '_' gives "
+        "ci_trigger_build, which every major MCP client accepts; '.' keeps "
+        "ci.trigger_build for clients that allow dots. tools/call accepts the dotted "
+        "form either way.",
+    )
     logging: LoggingSettings = LoggingSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     tracing: TracingSettings = TracingSettings()

@@ -1,8 +1,13 @@
-"""The MCP server: each tenant's tool operations as MCP tools named ``{tool}.{operation}``.
+"""The MCP server: each tenant's tool operations as MCP tools.
 
 The low-level SDK server fits here because the tool list differs per caller.
 Who the caller is comes from ``resolve_tenant``: the HTTP face reads the tenant
 its authentication put on the request, stdio uses the one its API key names.
+
+Every tool passes through ``_tool``, which names it (``devmesh.tools.naming``:
+``ci_trigger_build`` by default) and makes its schemas portable
+(``devmesh.mcp.schemas``), so the rules hold for every provider alike.
+``tools/call`` takes the exposed name or the canonical ``ci.trigger_build``.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from mcp.server.caching import CacheHint
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 
-from devmesh.domain.errors import DevMeshError, InvalidInput
+from devmesh.domain.errors import DevMeshError, InvalidInput, UnknownTool
 from devmesh.domain.models import Tenant
 from devmesh.mcp.errors import error_result, internal_error_result
+from devmesh.mcp.schemas import portable_input, portable_output
 from devmesh.tools.models import CatalogEntry
+from devmesh.tools.naming import CANONICAL_SEPARATOR, Separator, ToolNames
 from devmesh.tools.service import ToolService
 
 __all__ = ["CallerResolver", "build_server"]
@@ -28,16 +35,19 @@ Context = ServerRequestContext[Any, Any]
 CallerResolver = Callable[[Context], Awaitable[tuple[Tenant, str | None]]]
 """Returns the caller's tenant and, when sent, its own upstream token."""
 
-INSTRUCTIONS = (
-    "Developer Mesh exposes your team's DevOps tools. Each tool is named "
-    "'<instance>.<operation>', e.g. 'ci.trigger_build'. Builds are identified by the id "
-    "trigger_build or list_builds returns. Logs are bounded: get_build_logs returns the last "
-    "lines (or a page from a cursor) and search_build_logs finds lines by regular expression. "
-    "Pipelines run several builds together: list_pipelines names them, trigger_pipeline starts "
-    "one and get_pipeline follows the run. get_artifacts lists a build's files and "
-    "download_artifact reads one a window at a time. Mutating tools take an optional "
-    "idempotency_key: repeat a call with the same key and it runs only once."
-)
+
+def instructions(separator: Separator) -> str:
+    example = f"ci{separator}trigger_build"
+    return (
+        "Developer Mesh exposes your team's DevOps tools. Each tool is named "
+        f"'<instance>{separator}<operation>', e.g. '{example}'. Builds are identified by the "
+        "id trigger_build or list_builds returns. Logs are bounded: get_build_logs returns the "
+        "last lines (or a page from a cursor) and search_build_logs finds lines by regular "
+        "expression. Pipelines run several builds together: list_pipelines names them, "
+        "trigger_pipeline starts one and get_pipeline follows the run. get_artifacts lists a "
+        "build's files and download_artifact reads one a window at a time. Mutating tools take "
+        "an optional idempotency_key: repeat a call with the same key and it runs only once."
+    )
 
 
 _IDEMPOTENCY_KEY = "idempotency_key"
@@ -59,14 +69,18 @@ def _input_schema(entry: CatalogEntry) -> dict[str, Any]:
     return {**schema, "properties": properties}
 
 
-def _tool(entry: CatalogEntry) -> types.Tool:
+def _tool(entry: CatalogEntry, names: ToolNames) -> types.Tool:
     op = entry.operation
+    title = f"{entry.tool}: {op.name.replace('_', ' ')}"
+    if names.shortened(entry):
+        # The name had to be shortened or disambiguated: the title keeps the whole.
+        title = f"{title} ({entry.qualified_name})"
     return types.Tool(
-        name=entry.qualified_name,
-        title=f"{entry.tool}: {op.name.replace('_', ' ')}",
+        name=names.name(entry),
+        title=title,
         description=f"{op.summary} ({entry.provider} tool '{entry.tool}')",
-        input_schema=_input_schema(entry),
-        output_schema=op.output_schema,
+        input_schema=portable_input(_input_schema(entry)),
+        output_schema=portable_output(op.output_schema),
         annotations=types.ToolAnnotations(
             read_only_hint=op.read_only,
             destructive_hint=op.destructive,
@@ -76,19 +90,47 @@ def _tool(entry: CatalogEntry) -> types.Tool:
     )
 
 
-def build_server(tools: ToolService, resolve_caller: CallerResolver) -> Server[Any]:
+async def _resolve(
+    tools: ToolService, tenant: Tenant, name: str, separator: Separator
+) -> tuple[str, str]:
+    """``(instance, operation)`` for a name tools/list showed, or a canonical one."""
+    if separator != CANONICAL_SEPARATOR:
+        instance, dot, operation = name.partition(CANONICAL_SEPARATOR)
+        if dot:
+            # Instance names have no dot, so the canonical form needs no catalog;
+            # execute says which part is unknown, if one is.
+            return instance, operation
+    entry = ToolNames(await tools.catalog(tenant), separator=separator).find(name)
+    if entry is not None:
+        return entry.tool, entry.operation.name
+    if separator == CANONICAL_SEPARATOR:
+        instance, _, operation = name.partition(CANONICAL_SEPARATOR)
+        return instance, operation
+    raise UnknownTool(
+        f"no tool {name!r}; tools/list shows the tools you can use",
+        details={"tool": name},
+    )
+
+
+def build_server(
+    tools: ToolService, resolve_caller: CallerResolver, *, separator: Separator = "_"
+) -> Server[Any]:
+    """``separator`` joins instance and operation in the names tools/list shows."""
+
     async def list_tools(
         ctx: Context, params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         tenant, _ = await resolve_caller(ctx)
-        return types.ListToolsResult(tools=[_tool(e) for e in await tools.catalog(tenant)])
+        catalog = await tools.catalog(tenant)
+        names = ToolNames(catalog, separator=separator)
+        return types.ListToolsResult(tools=[_tool(entry, names) for entry in catalog])
 
     async def call_tool(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
         tenant, upstream_token = await resolve_caller(ctx)
-        instance, _, operation = params.name.partition(".")
         arguments = dict(params.arguments or {})
         key = arguments.pop(_IDEMPOTENCY_KEY, None)
         try:
+            instance, operation = await _resolve(tools, tenant, params.name, separator)
             if key is not None and not isinstance(key, str):
                 raise InvalidInput("idempotency_key must be a string", field=_IDEMPOTENCY_KEY)
             result = await tools.execute(
@@ -112,7 +154,7 @@ def build_server(tools: ToolService, resolve_caller: CallerResolver) -> Server[A
         "developer-mesh",
         version="0.1.0",
         title="Developer Mesh",
-        instructions=INSTRUCTIONS,
+        instructions=instructions(separator),
         # Lists change only when a tenant registers or removes a tool; a short
         # private TTL lets clients skip re-listing on every turn.
         cache_hints={"tools/list": CacheHint(ttl_ms=30_000, scope="private")},

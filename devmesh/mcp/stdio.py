@@ -9,17 +9,22 @@ from mcp.server.stdio import stdio_server
 
 from devmesh.domain.models import Tenant
 from devmesh.mcp.server import Context, build_server
+from devmesh.tools.naming import Separator
 from devmesh.tools.service import ToolService
 
 __all__ = ["serve_stdio"]
 
 
 async def serve_stdio(
-    tools: ToolService, tenant: Tenant, *, upstream_token: str | None = None
+    tools: ToolService,
+    tenant: Tenant,
+    *,
+    upstream_token: str | None = None,
+    separator: Separator = "_",
 ) -> None:
     async def caller(_ctx: Context) -> tuple[Tenant, str | None]:
         return tenant, upstream_token
 
-    server = build_server(tools, caller)
+    server = build_server(tools, caller, separator=separator)
     async with stdio_server() as (read_stream, write_stream):
         await server.run(read_stream, write_stream, server.create_initialization_options())

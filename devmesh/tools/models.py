@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 from devmesh.adapters.resilience import ResiliencePolicy
 from devmesh.domain.models import Credentials
+from devmesh.tools.naming import looks_like_id
 
 __all__ = ["CatalogEntry", "OperationInfo", "ToolCreate", "ToolUpdate"]
 
-# Tool names become MCP tool-name prefixes ({instance}.{operation}); MCP allows
-# [A-Za-z0-9._-], and the dot is ours as the separator.
-TOOL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+# Tool names are the first part of operation names ({instance}.{operation}, and on
+# MCP {instance}_{operation} by default; see devmesh/tools/naming.py). No dot, which
+# is the canonical separator; a letter first, as Gemini wants of function names.
+TOOL_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
 CredentialMode = Literal["stored", "passthrough", "either"]
 
 
@@ -39,7 +41,9 @@ class ToolCreate(BaseModel):
 
     name: str = Field(
         pattern=TOOL_NAME_PATTERN,
-        description="Unique within the tenant; MCP tools are named '<name>.<operation>'.",
+        description="Unique within the tenant: a letter, then letters, digits, '_' or '-'; "
+        "not shaped like a tool id (a UUID). Operations are named '<name>.<operation>' "
+        "(on MCP '<name>_<operation>' by default).",
     )
     provider: str = Field(min_length=1, description="A registered provider, e.g. 'buildbot'.")
     base_url: BaseUrl = Field(
@@ -59,6 +63,15 @@ class ToolCreate(BaseModel):
         description="Deadline, retries, circuit breaker, rate limit and concurrency for calls "
         "to this tool; omitted fields keep their defaults.",
     )
+
+    @field_validator("name")
+    @classmethod
+    def _not_id_shaped(cls, name: str) -> str:
+        # REST routes take a name or an id, and an id-shaped reference is looked up
+        # as an id only: a tool with this name could not be reached by it.
+        if looks_like_id(name):
+            raise ValueError("must not look like a tool id (a UUID)")
+        return name
 
 
 class ToolUpdate(BaseModel):
@@ -98,4 +111,6 @@ class CatalogEntry(BaseModel):
 
     @property
     def qualified_name(self) -> str:
+        """The canonical name, ``{tool}.{operation}``; MCP may expose another
+        (``devmesh.tools.naming``)."""
         return f"{self.tool}.{self.operation.name}"

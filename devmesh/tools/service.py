@@ -37,12 +37,14 @@ from devmesh.store.db import Database
 from devmesh.store.rows import ToolRow, utcnow
 from devmesh.tools.idempotency import IdempotencyStore, check_key, request_hash
 from devmesh.tools.models import CatalogEntry, OperationInfo, ToolCreate, ToolUpdate
+from devmesh.tools.naming import looks_like_id
 
 __all__ = ["ToolService", "ToolUpdated"]
 
 _log = structlog.get_logger(__name__)
 _ADAPTER_CACHE_SIZE = 256
 _ROW_CACHE_SIZE = 10_000
+_CATALOG_CACHE_SIZE = 1_000
 
 
 def validation_message(exc: ValidationError, *, prefix: str = "") -> tuple[str, str]:
@@ -109,6 +111,10 @@ class ToolService:
         self._rows: TTLCache[tuple[str, str], ToolRow] | None = (
             TTLCache(maxsize=_ROW_CACHE_SIZE, ttl=cache_ttl) if cache_ttl > 0 else None
         )
+        # MCP resolves a tool's exposed name against the tenant's catalog on every call.
+        self._catalogs: TTLCache[str, list[CatalogEntry]] | None = (
+            TTLCache(maxsize=_CATALOG_CACHE_SIZE, ttl=cache_ttl) if cache_ttl > 0 else None
+        )
         # Adapters keep per-instance state worth reusing (login sessions, resolved
         # schedulers); the key changes whenever the tool or its credentials change.
         self._adapters: OrderedDict[tuple[str, str, str], Adapter] = OrderedDict()
@@ -139,6 +145,8 @@ class ToolService:
             raise Conflict(
                 f"a tool named {spec.name!r} exists already", details={"name": spec.name}
             ) from exc
+        finally:
+            self._forget(tenant)
         return _instance(row)
 
     async def list_tools(self, tenant: Tenant) -> list[ToolInstance]:
@@ -216,13 +224,18 @@ class ToolService:
 
     async def catalog(self, tenant: Tenant) -> list[CatalogEntry]:
         """Every (tool, operation) the tenant can call, in a stable order."""
+        if self._catalogs is not None and (cached := self._catalogs.get(tenant.id)) is not None:
+            return cached
         entries = [
             CatalogEntry(tool=tool.name, provider=tool.provider, operation=describe(op))
             for tool in await self.list_tools(tenant)
             if (provider := self._registry.get(tool.provider)) is not None
             for op in provider.operations
         ]
-        return sorted(entries, key=lambda entry: entry.qualified_name)
+        entries.sort(key=lambda entry: entry.qualified_name)
+        if self._catalogs is not None:
+            self._catalogs[tenant.id] = entries
+        return entries
 
     async def execute(
         self,
@@ -328,6 +341,8 @@ class ToolService:
         if self._rows is not None:
             for key in [key for key in self._rows if key[0] == tenant.id]:
                 self._rows.pop(key, None)
+        if self._catalogs is not None:
+            self._catalogs.pop(tenant.id, None)
 
     async def _check_destination(self, base_url: str) -> None:
         try:
@@ -430,11 +445,11 @@ def _instance(row: ToolRow) -> ToolInstance:
 
 
 async def _find(session: AsyncSession, tenant: Tenant, ref: str) -> ToolRow:
-    row = await session.scalar(
-        select(ToolRow).where(
-            ToolRow.tenant_id == tenant.id, (ToolRow.id == ref) | (ToolRow.name == ref)
-        )
-    )
+    # A reference shaped like an id is an id, never a name: otherwise a tool named
+    # like another's id would shadow it, or be shadowed (names may not take that
+    # shape any more; rows from before may, and stay reachable by their own id).
+    match = ToolRow.id == ref.lower() if looks_like_id(ref) else ToolRow.name == ref
+    row = await session.scalar(select(ToolRow).where(ToolRow.tenant_id == tenant.id, match))
     if row is None:
         raise UnknownTool(
             f"no tool {ref!r}; GET /api/v1/tools or MCP tools/list shows the tools you can use"

