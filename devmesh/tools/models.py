@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl
 
 from devmesh.adapters.resilience import ResiliencePolicy
+from devmesh.domain.limits import MAX_CONFIG_BYTES, MAX_PROVIDER_NAME, json_problem
 
 __all__ = ["CatalogEntry", "OperationInfo", "ToolCreate", "ToolUpdate"]
 
@@ -16,6 +17,20 @@ TOOL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 CredentialMode = Literal["stored", "passthrough", "either"]
 
 
+def _bounded_config(config: dict[str, Any]) -> dict[str, Any]:
+    # Stored and returned by every listing: bounded as a whole, not field by field,
+    # since each provider's config model decides its own fields.
+    if problem := json_problem(config, max_bytes=MAX_CONFIG_BYTES):
+        raise ValueError(f"config {problem}")
+    return config
+
+
+ToolConfig = Annotated[dict[str, Any], AfterValidator(_bounded_config)]
+_CONFIG_HELP = (
+    f"Provider settings, validated by the provider; at most {MAX_CONFIG_BYTES} bytes as JSON."
+)
+
+
 class ToolCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -23,11 +38,13 @@ class ToolCreate(BaseModel):
         pattern=TOOL_NAME_PATTERN,
         description="Unique within the tenant; MCP tools are named '<name>.<operation>'.",
     )
-    provider: str = Field(min_length=1, description="A registered provider, e.g. 'buildbot'.")
-    base_url: HttpUrl = Field(description="The tool's base URL, e.g. http://ci.internal:8010.")
-    config: dict[str, Any] = Field(
-        default_factory=dict, description="Provider settings, validated by the provider."
+    provider: str = Field(
+        min_length=1,
+        max_length=MAX_PROVIDER_NAME,
+        description="A registered provider, e.g. 'buildbot'.",
     )
+    base_url: HttpUrl = Field(description="The tool's base URL, e.g. http://ci.internal:8010.")
+    config: ToolConfig = Field(default_factory=dict, description=_CONFIG_HELP)
     credential_mode: CredentialMode = Field(
         default="either",
         description="stored: use the stored credentials; passthrough: the caller sends "
@@ -44,7 +61,7 @@ class ToolUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     base_url: HttpUrl | None = None
-    config: dict[str, Any] | None = None
+    config: ToolConfig | None = Field(default=None, description=_CONFIG_HELP)
     credential_mode: CredentialMode | None = None
     resilience: ResiliencePolicy | None = Field(
         default=None, description="Replaces the whole policy; omitted fields get defaults."

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from devmesh.adapters.resilience import ResiliencePolicy
 from devmesh.api.deps import CurrentTenant, Tools
+from devmesh.domain.limits import MAX_IDEMPOTENCY_KEY, MAX_UPSTREAM_TOKEN
 from devmesh.domain.models import Credentials, ToolInstance
 from devmesh.tools.models import OperationInfo, ToolCreate, ToolUpdate
 
@@ -19,6 +20,7 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
+        max_length=MAX_IDEMPOTENCY_KEY,
         description="Run a mutating operation at most once: the same key within 24 h returns "
         "the first result. Ignored for read-only operations.",
     ),
@@ -27,6 +29,7 @@ UpstreamToken = Annotated[
     str | None,
     Header(
         alias="X-Upstream-Token",
+        max_length=MAX_UPSTREAM_TOKEN,
         description="Your own token for the upstream tool, used instead of stored credentials.",
     ),
 ]
