@@ -25,6 +25,7 @@ from devmesh.adapters.registry import ProviderRegistry
 from devmesh.adapters.resilience import Resilience
 from devmesh.api.errors import install_error_handlers
 from devmesh.api.middleware import RequestContextMiddleware
+from devmesh.api.openapi import install_openapi
 from devmesh.api.routers import health, keys, tenant, tools
 from devmesh.config import Settings
 from devmesh.mcp.http import McpHttpEndpoint, resolve_http_caller
@@ -192,6 +193,7 @@ def create_app(
     app.include_router(tenant.router)
     app.include_router(keys.router)
     app.include_router(tools.router)
+    install_openapi(app)
     app.router.routes.append(Route("/mcp", _McpRoute(), methods=["GET", "POST", "DELETE"]))
     app.add_middleware(
         RequestContextMiddleware, metrics=metrics, tracer=tracer_provider.get_tracer(TRACER_NAME)
