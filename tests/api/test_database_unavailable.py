@@ -102,3 +102,21 @@ async def test_mcp_tool_call_is_a_retriable_unavailable_result_when_the_database
     payload = error_payload(result)
     assert result.is_error
     assert (payload["error"], payload["retriable"]) == ("unavailable", True)
+
+
+async def test_mcp_over_http_answers_503_unavailable_when_postgresql_refuses_connections(
+    tmp_path: Path,
+) -> None:
+    dead = f"postgresql+asyncpg://devmesh:unused@127.0.0.1:{free_port()}/devmesh"
+    settings = {"data_dir": tmp_path / "data", "database_url": dead, "auto_migrate": False}
+    async for _, http in running(settings):
+        answer = await http.post(
+            "/mcp",
+            headers={
+                "Authorization": f"Bearer {generate_key().plaintext}",
+                "Accept": "application/json, text/event-stream",
+            },
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
+        )
+        assert answer.status_code == 503
+        assert (answer.json()["code"], answer.json()["retriable"]) == ("unavailable", True)
