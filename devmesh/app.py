@@ -29,6 +29,7 @@ from devmesh.adapters.resilience import Resilience
 from devmesh.api.errors import install_error_handlers
 from devmesh.api.gate import IngressGate
 from devmesh.api.middleware import RequestContextMiddleware
+from devmesh.api.openapi import install_openapi
 from devmesh.api.routers import health, keys, tenant, tools
 from devmesh.config import Settings
 from devmesh.mcp.http import McpHttpEndpoint, resolve_http_caller
@@ -233,6 +234,7 @@ def create_app(
     app.include_router(tenant.router)
     app.include_router(keys.router)
     app.include_router(tools.router)
+    install_openapi(app)
     app.router.routes.append(_McpRoute())
     # Added last, runs first: the request context wraps the gate, so refusals are
     # logged and counted like any other answer.

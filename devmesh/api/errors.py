@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from devmesh.domain import errors as e
+from devmesh.domain.limits import MAX_VALIDATION_ERRORS, shorten
 
 __all__ = ["install_error_handlers", "problem_response", "status_for"]
 
@@ -116,7 +117,7 @@ async def _devmesh_error(request: Request, exc: Exception) -> JSONResponse:
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     # ("body", "config", "base_url") → "config.base_url"; the location kind stays
     # only for query/path/header parameters, where it tells the caller where to look.
-    parts = [str(p) for p in loc]
+    parts = [shorten(str(p)) for p in loc]
     if parts and parts[0] == "body":
         parts = parts[1:]
     return ".".join(parts) or "body"
@@ -124,17 +125,24 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    # The first few errors only: a body of 100,000 unknown keys must not get an
+    # answer of 100,000 errors.
+    found = exc.errors()
     errors = [
         {"field": _field(err.get("loc", ())), "message": err.get("msg", "invalid")}
-        for err in exc.errors()
+        for err in found[:MAX_VALIDATION_ERRORS]
     ]
-    summary = "; ".join(f"{err['field']}: {err['message']}" for err in errors[:5])
+    summary = "; ".join(f"{err['field']}: {err['message']}" for err in errors)
+    extra: dict[str, Any] = {"errors": errors}
+    if len(found) > len(errors):
+        extra["more_errors"] = len(found) - len(errors)
+        summary += f"; and {len(found) - len(errors)} more"
     return problem_response(
         request,
         status=422,
         code="invalid_input",
         detail=f"invalid request: {summary}",
-        extra={"errors": errors},
+        extra=extra,
     )
 
 

@@ -13,7 +13,7 @@ shown to a caller: an exception outside this tree is an internal error.
     ├── Unauthorized        no credentials, or credentials that are wrong or revoked
     ├── Forbidden           authenticated, but not allowed
     ├── RateLimited         too many requests; ``retry_after`` seconds
-    ├── Unavailable         a dependency of ours is down (database, bus)
+    ├── Unavailable         a dependency of ours is down (database, bus); ``retry_after``
     └── AdapterError        an upstream tool failed; ``code``, ``retriable``, ``details``
         ├── UpstreamNotFound
         ├── UpstreamAuthFailed
@@ -114,8 +114,23 @@ class RateLimited(DevMeshError):
 
 
 class Unavailable(DevMeshError):
+    """A dependency of ours is down; ``retry_after`` says when trying again is worth it."""
+
     code = "unavailable"
     retriable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        merged = dict(details or {})
+        if retry_after is not None:
+            merged.setdefault("retry_after", retry_after)
+        super().__init__(message, details=merged)
+        self.retry_after = retry_after
 
 
 class AdapterError(DevMeshError):

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from devmesh.domain.limits import MAX_CREDENTIAL_FIELD
+
 __all__ = [
     "ApiKey",
     "Artifact",
@@ -214,10 +216,10 @@ class Credentials(_Model):
     """What a tenant stores for one tool instance. Never logged, never returned."""
 
     type: Literal["personal_access_token", "bearer", "basic", "api_key"] = "bearer"
-    token: str | None = None
-    username: str | None = None
-    password: str | None = None
-    api_key: str | None = None
+    token: str | None = Field(default=None, max_length=MAX_CREDENTIAL_FIELD)
+    username: str | None = Field(default=None, max_length=MAX_CREDENTIAL_FIELD)
+    password: str | None = Field(default=None, max_length=MAX_CREDENTIAL_FIELD)
+    api_key: str | None = Field(default=None, max_length=MAX_CREDENTIAL_FIELD)
 
     @model_validator(mode="after")
     def _complete(self) -> Credentials:

@@ -17,7 +17,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -32,6 +33,11 @@ __all__ = ["Database"]
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same for every process migrating one database.
 _MIGRATION_LOCK_ID = 0x6465766D657368
+# What "the database is down" looks like: SQLAlchemy's wrappers for lost or refused
+# connections and pool exhaustion, and the drivers' raw socket errors (asyncpg raises
+# ConnectionRefusedError and TimeoutError on connect, unwrapped).
+_UNREACHABLE = (DBAPIError, PoolTimeout, OSError, TimeoutError)
+_RETRY_AFTER = 5
 
 
 def _alembic_config() -> AlembicConfig:
@@ -56,9 +62,22 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A unit of work: commits on success, rolls back on error."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        """A unit of work: commits on success, rolls back on error.
+
+        A database that cannot be reached (refused or lost connections, a file that
+        cannot be opened, an exhausted pool) becomes ``Unavailable`` here, the one
+        place every query passes, so each face answers it as retriable, never as an
+        internal error. Other database errors (an integrity error) pass unchanged.
+        """
+        try:
+            async with self.sessions() as session, session.begin():
+                yield session
+        except _UNREACHABLE as exc:
+            if isinstance(exc, DBAPIError) and not _is_unreachable(exc):
+                raise
+            raise Unavailable(
+                "the database is not reachable; try again shortly", retry_after=_RETRY_AFTER
+            ) from exc
 
     async def upgrade(self) -> None:
         """Apply every pending migration (safe to run from several processes at once)."""
@@ -94,6 +113,12 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _is_unreachable(exc: DBAPIError) -> bool:
+    # OperationalError covers "unable to open database file", "database is locked" and
+    # server shutdowns; InterfaceError a connection already closed.
+    return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
 
 
 def _upgrade(conn: Connection) -> None:

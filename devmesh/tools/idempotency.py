@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from devmesh.domain.errors import Conflict, InvalidInput
+from devmesh.domain.limits import MAX_IDEMPOTENCY_KEY
 from devmesh.domain.models import Tenant
 from devmesh.store.db import Database
 from devmesh.store.rows import IdempotencyKeyRow, utcnow
@@ -24,7 +25,7 @@ from devmesh.store.rows import IdempotencyKeyRow, utcnow
 __all__ = ["IdempotencyStore", "request_hash"]
 
 KEY_TTL = timedelta(hours=24)
-MAX_KEY_LENGTH = 255
+MAX_KEY_LENGTH = MAX_IDEMPOTENCY_KEY
 
 
 def request_hash(**request: Any) -> str:

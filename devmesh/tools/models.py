@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 from devmesh.adapters.resilience import ResiliencePolicy
+from devmesh.domain.limits import MAX_CONFIG_BYTES, MAX_PROVIDER_NAME, json_problem
 from devmesh.domain.models import Credentials
 from devmesh.tools.naming import looks_like_id
 
@@ -36,6 +37,20 @@ def _plain_base_url(url: HttpUrl) -> HttpUrl:
 BaseUrl = Annotated[HttpUrl, AfterValidator(_plain_base_url)]
 
 
+def _bounded_config(config: dict[str, Any]) -> dict[str, Any]:
+    # Stored and returned by every listing: bounded as a whole, not field by field,
+    # since each provider's config model decides its own fields.
+    if problem := json_problem(config, max_bytes=MAX_CONFIG_BYTES):
+        raise ValueError(f"config {problem}")
+    return config
+
+
+ToolConfig = Annotated[dict[str, Any], AfterValidator(_bounded_config)]
+_CONFIG_HELP = (
+    f"Provider settings, validated by the provider; at most {MAX_CONFIG_BYTES} bytes as JSON."
+)
+
+
 class ToolCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -45,14 +60,16 @@ class ToolCreate(BaseModel):
         "not shaped like a tool id (a UUID). Operations are named '<name>.<operation>' "
         "(on MCP '<name>_<operation>' by default).",
     )
-    provider: str = Field(min_length=1, description="A registered provider, e.g. 'buildbot'.")
+    provider: str = Field(
+        min_length=1,
+        max_length=MAX_PROVIDER_NAME,
+        description="A registered provider, e.g. 'buildbot'.",
+    )
     base_url: BaseUrl = Field(
         description="The tool's base URL, e.g. http://ci.internal:8010: no credentials, "
         "query or fragment in it."
     )
-    config: dict[str, Any] = Field(
-        default_factory=dict, description="Provider settings, validated by the provider."
-    )
+    config: ToolConfig = Field(default_factory=dict, description=_CONFIG_HELP)
     credential_mode: CredentialMode = Field(
         default="either",
         description="stored: use the stored credentials; passthrough: the caller sends "
@@ -85,7 +102,7 @@ class ToolUpdate(BaseModel):
     credentials: Credentials | None = Field(
         default=None, description="New credentials to store, encrypted, for the new base_url."
     )
-    config: dict[str, Any] | None = None
+    config: ToolConfig | None = Field(default=None, description=_CONFIG_HELP)
     credential_mode: CredentialMode | None = None
     resilience: ResiliencePolicy | None = Field(
         default=None, description="Replaces the whole policy; omitted fields get defaults."

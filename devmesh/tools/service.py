@@ -31,6 +31,7 @@ from devmesh.adapters.registry import Connection, Provider, ProviderRegistry
 from devmesh.adapters.resilience import Resilience, ResiliencePolicy, ToolCall
 from devmesh.adapters.upstream import Redactor
 from devmesh.domain.errors import Conflict, DevMeshError, InvalidInput, NotFound, UnknownTool
+from devmesh.domain.limits import MAX_VALIDATION_ERRORS, check_call, shorten
 from devmesh.domain.models import Credentials, Tenant, ToolInstance
 from devmesh.security.vault import Vault
 from devmesh.store.db import Database
@@ -48,15 +49,20 @@ _CATALOG_CACHE_SIZE = 1_000
 
 
 def validation_message(exc: ValidationError, *, prefix: str = "") -> tuple[str, str]:
-    """``(field, message)`` naming the first bad field, e.g. ``config.port``."""
+    """``(field, message)`` naming the first bad field, e.g. ``config.port``.
+
+    Only the first few errors are listed, and names the caller chose are cut short:
+    100,000 unknown keys must not make a megabyte answer."""
     parts = []
     fields = []
-    for error in exc.errors():
+    for error in exc.errors(include_url=False, include_input=False)[:MAX_VALIDATION_ERRORS]:
         path = [prefix] if prefix else []
-        path += [str(p) for p in error["loc"]]
+        path += [shorten(str(p)) for p in error["loc"]]
         field = ".".join(path) or "arguments"
         fields.append(field)
         parts.append(f"{field}: {error['msg']}")
+    if (more := exc.error_count() - len(parts)) > 0:
+        parts.append(f"and {more} more")
     return fields[0], "; ".join(parts)
 
 
@@ -252,6 +258,7 @@ class ToolService:
         With an ``idempotency_key``, a mutating operation runs at most once per key
         and tenant in 24 hours; reads ignore the key, being safe to repeat anyway.
         """
+        check_call(arguments, upstream_token=upstream_token)
         row = await self._row(tenant, ref)
         provider = self._provider(row.provider)
         op = provider.operation(operation)

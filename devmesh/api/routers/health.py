@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from devmesh.api.deps import AppServices
 from devmesh.api.errors import problem_response
+from devmesh.api.openapi import problems
 from devmesh.domain.errors import DevMeshError
 
 router = APIRouter(tags=["health"])
@@ -17,7 +18,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: every dependency answers")
+@router.get("/readyz", summary="Readiness: every dependency answers", responses=problems(503))
 async def readyz(request: Request, services: AppServices) -> Response:
     checks: dict[str, str] = {}
     failing: list[str] = []

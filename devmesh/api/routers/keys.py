@@ -8,13 +8,14 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from devmesh.api.deps import CurrentTenant, Tenants
+from devmesh.domain.limits import MAX_KEY_NAME
 from devmesh.domain.models import ApiKey
 
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
 
 
 class ApiKeyCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=128, description="A label for the key.")
+    name: str = Field(min_length=1, max_length=MAX_KEY_NAME, description="A label for the key.")
 
 
 class ApiKeyRead(BaseModel):

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from devmesh.adapters.resilience import ResiliencePolicy
 from devmesh.api.deps import CurrentTenant, Tools
+from devmesh.api.openapi import problems
+from devmesh.domain.limits import MAX_IDEMPOTENCY_KEY, MAX_UPSTREAM_TOKEN
 from devmesh.domain.models import Credentials, ToolInstance
 from devmesh.tools.models import OperationInfo, ToolCreate, ToolUpdate
 
@@ -19,6 +21,7 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
+        max_length=MAX_IDEMPOTENCY_KEY,
         description="Run a mutating operation at most once: the same key within 24 h returns "
         "the first result. Ignored for read-only operations.",
     ),
@@ -27,6 +30,7 @@ UpstreamToken = Annotated[
     str | None,
     Header(
         alias="X-Upstream-Token",
+        max_length=MAX_UPSTREAM_TOKEN,
         description="Your own token for the upstream tool, used instead of stored credentials.",
     ),
 ]
@@ -62,7 +66,13 @@ class CredentialsUpdate(BaseModel):
     credentials: Credentials
 
 
-@router.post("", status_code=201, response_model=ToolRead, summary="Register a tool instance")
+@router.post(
+    "",
+    status_code=201,
+    response_model=ToolRead,
+    summary="Register a tool instance",
+    responses=problems(409),
+)
 async def register_tool(body: ToolCreate, tenant: CurrentTenant, tools: Tools) -> ToolRead:
     return ToolRead.of(await tools.register_tool(tenant, body))
 
@@ -116,7 +126,12 @@ async def list_operations(tool: str, tenant: CurrentTenant, tools: Tools) -> lis
     return await tools.operations(tenant, tool)
 
 
-@router.post("/{tool}/operations/{operation}", summary="Run one operation")
+@router.post(
+    "/{tool}/operations/{operation}",
+    summary="Run one operation",
+    # 409: the idempotency key is in use by a call still running, or with other arguments.
+    responses=problems(409, 502, 503, 504),
+)
 async def execute(
     tool: str,
     operation: str,
