@@ -16,7 +16,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from devmesh.domain import errors as e
 from devmesh.domain.limits import MAX_VALIDATION_ERRORS, shorten
 
-__all__ = ["install_error_handlers", "problem_response", "status_for"]
+__all__ = [
+    "install_error_handlers",
+    "problem_body",
+    "problem_headers",
+    "problem_response",
+    "status_for",
+]
 
 _log = structlog.get_logger(__name__)
 
@@ -45,6 +51,7 @@ _TITLES = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     409: "Conflict",
     413: "Content Too Large",
     415: "Unsupported Media Type",
@@ -64,6 +71,44 @@ def status_for(error: e.DevMeshError) -> int:
     return 500
 
 
+def problem_headers(error: e.DevMeshError, status: int) -> dict[str, str]:
+    """The headers that go with an error's problem body, whichever layer answers it."""
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["www-authenticate"] = "Bearer"
+    retry_after = error.details.get("retry_after")
+    if isinstance(retry_after, int | float):
+        headers["retry-after"] = str(max(1, round(retry_after)))
+    return headers
+
+
+def problem_body(
+    *,
+    status: int,
+    code: str,
+    detail: str,
+    instance: str,
+    retriable: bool = False,
+    request_id: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The RFC 9457 body every error answer has, from a handler or from the ingress gate."""
+    body: dict[str, Any] = {
+        "type": f"urn:devmesh:problem:{code}",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "code": code,
+        "retriable": retriable,
+    }
+    if request_id:
+        body["request_id"] = request_id
+    if extra:
+        body.update(extra)
+    return body
+
+
 def problem_response(
     request: Request,
     *,
@@ -74,20 +119,15 @@ def problem_response(
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": f"urn:devmesh:problem:{code}",
-        "title": _TITLES.get(status, "Error"),
-        "status": status,
-        "detail": detail,
-        "instance": request.url.path,
-        "code": code,
-        "retriable": retriable,
-    }
-    request_id = getattr(request.state, "request_id", None)
-    if request_id:
-        body["request_id"] = request_id
-    if extra:
-        body.update(extra)
+    body = problem_body(
+        status=status,
+        code=code,
+        detail=detail,
+        instance=request.url.path,
+        retriable=retriable,
+        request_id=getattr(request.state, "request_id", None),
+        extra=extra,
+    )
     return JSONResponse(
         body, status_code=status, media_type="application/problem+json", headers=headers
     )
@@ -96,12 +136,7 @@ def problem_response(
 async def _devmesh_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, e.DevMeshError)
     status = status_for(exc)
-    headers: dict[str, str] = {}
-    if status == 401:
-        headers["WWW-Authenticate"] = "Bearer"
-    retry_after = exc.details.get("retry_after")
-    if isinstance(retry_after, int | float):
-        headers["Retry-After"] = str(max(1, round(retry_after)))
+    headers = problem_headers(exc, status)
     extra: dict[str, Any] = {"details": exc.details} if exc.details else {}
     return problem_response(
         request,

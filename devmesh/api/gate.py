@@ -25,39 +25,52 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from typing import Any
 
 from fastapi.routing import RouteContext, iter_route_contexts
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from devmesh.api.errors import problem_body, problem_headers, status_for
 from devmesh.config import HttpSettings
-from devmesh.domain.errors import RateLimited, Unauthorized
+from devmesh.domain.errors import DevMeshError, Unauthorized
 from devmesh.domain.models import Tenant
 
 __all__ = ["IngressGate", "Refusal", "bearer_token", "send_problem"]
 
 _AUTHENTICATED = ("/api/v1/", "/mcp")
-_TITLES = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    408: "Request Timeout",
-    413: "Content Too Large",
-    429: "Too Many Requests",
-}
 
 
 class Refusal(Exception):
     """A request the gate answers itself, as problem+json."""
 
     def __init__(
-        self, status: int, code: str, detail: str, *, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        retriable: bool | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = detail
         self.headers = headers or {}
+        self.retriable = status in (408, 429) if retriable is None else retriable
+
+    @classmethod
+    def of(cls, error: DevMeshError) -> Refusal:
+        """The answer the REST error handlers would give, for an error met before routing
+        (a bad key, a rate limit, a database that cannot be reached)."""
+        status = status_for(error)
+        return cls(
+            status,
+            error.code,
+            error.message,
+            headers=problem_headers(error, status),
+            retriable=error.retriable,
+        )
 
 
 class _Disconnected(Exception):
@@ -170,13 +183,8 @@ async def _admit(scope: Scope, *, face: str) -> Tenant:
             await services.rate_limiter.count_failure(address=address, raw_key=token)
             raise
         await services.rate_limiter.check(token, face=face)
-    except Unauthorized as exc:
-        raise Refusal(401, exc.code, exc.message, headers={"www-authenticate": "Bearer"}) from exc
-    except RateLimited as exc:
-        headers = {}
-        if exc.retry_after is not None:
-            headers["retry-after"] = str(max(1, round(exc.retry_after)))
-        raise Refusal(429, exc.code, exc.message, headers=headers) from exc
+    except DevMeshError as exc:
+        raise Refusal.of(exc) from exc
     return tenant
 
 
@@ -210,18 +218,14 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 async def send_problem(scope: Scope, send: Send, refusal: Refusal) -> None:
     """An RFC 9457 body, shaped like the REST error handlers' (they run after routing,
     too late for the gate)."""
-    problem: dict[str, Any] = {
-        "type": f"urn:devmesh:problem:{refusal.code}",
-        "title": _TITLES.get(refusal.status, "Error"),
-        "status": refusal.status,
-        "detail": refusal.detail,
-        "instance": scope.get("path", ""),
-        "code": refusal.code,
-        "retriable": refusal.status in (408, 429),
-    }
-    request_id = scope.get("state", {}).get("request_id")
-    if request_id:
-        problem["request_id"] = request_id
+    problem = problem_body(
+        status=refusal.status,
+        code=refusal.code,
+        detail=refusal.detail,
+        instance=scope.get("path", ""),
+        retriable=refusal.retriable,
+        request_id=scope.get("state", {}).get("request_id"),
+    )
     body = json.dumps(problem).encode()
     headers = [
         (b"content-type", b"application/problem+json"),
