@@ -95,8 +95,9 @@ class Forbidden(DevMeshError):
     code = "forbidden"
 
 
-class RateLimited(DevMeshError):
-    code = "rate_limited"
+class _RetryLater(DevMeshError):
+    """An error that may say when trying again is worth it (``retry_after`` seconds)."""
+
     retriable = True
 
     def __init__(
@@ -113,24 +114,14 @@ class RateLimited(DevMeshError):
         self.retry_after = retry_after
 
 
-class Unavailable(DevMeshError):
+class RateLimited(_RetryLater):
+    code = "rate_limited"
+
+
+class Unavailable(_RetryLater):
     """A dependency of ours is down; ``retry_after`` says when trying again is worth it."""
 
     code = "unavailable"
-    retriable = True
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        details: Mapping[str, Any] | None = None,
-    ) -> None:
-        merged = dict(details or {})
-        if retry_after is not None:
-            merged.setdefault("retry_after", retry_after)
-        super().__init__(message, details=merged)
-        self.retry_after = retry_after
 
 
 class AdapterError(DevMeshError):
