@@ -1,6 +1,6 @@
 """Gateway overhead: what Developer Mesh adds to one upstream read, over REST and MCP.
 
-One run starts a canned Buildbot upstream (``tests/upstream.py``), Developer Mesh
+One run starts a canned Buildbot upstream (``tests/upstream/``), Developer Mesh
 (``devmesh serve``, a subprocess on its embedded default: SQLite, no Redis) with a
 tenant, an API key and a Buildbot tool ``ci`` pointing at the upstream, and a peer:
 FastMCP's OpenAPI proxy (``FastMCP.from_openapi``) of the same upstream, also a
@@ -57,7 +57,7 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.backends import free_port, fresh_postgres_database, start_postgres, start_redis
+from tests.support.backends import free_port, fresh_postgres_database, start_postgres, start_redis
 from tests.upstream import Upstream, listening_socket, run_upstream
 
 HOST = "127.0.0.1"

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.backends import start_postgres, start_redis
+from tests.support.backends import start_postgres, start_redis
 
-pytest_plugins = ["tests.canary", "tests.fixtures_app"]
+pytest_plugins = ["tests.support.canary", "tests.support.app", "tests.support.fixtures"]
 
 
 @pytest.fixture(scope="session")

@@ -24,27 +24,13 @@ from devmesh.domain.errors import (
 )
 from devmesh.domain.models import BuildRequest, BuildStatus, Credentials
 from devmesh.providers.buildbot import BuildbotAdapter, BuildbotConfig
-from tests.integration.buildbot.fixture import BuildbotServer, run_buildbot
+from tests.support.buildbot import BuildbotServer, run_buildbot
 from tests.upstream import Upstream, run_upstream
 
 pytestmark = pytest.mark.anyio
 
 BUILD_1 = "/api/v2/builds/1"
 LOGIN = ("admin", "pw-for-upstream-tests")
-
-
-@pytest.fixture(scope="module")
-async def canned() -> AsyncIterator[Upstream]:
-    # One process for the module (starting one takes ~0.5 s); each test gets it clean.
-    async with run_upstream() as server:
-        yield server
-
-
-@pytest.fixture
-async def upstream(canned: Upstream) -> Upstream:
-    await canned.clear()
-    await canned.reset_stats()
-    return canned
 
 
 @pytest.fixture

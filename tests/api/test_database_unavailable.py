@@ -24,7 +24,7 @@ from devmesh.domain.models import Tenant
 from devmesh.mcp.errors import error_payload
 from devmesh.mcp.server import Context, build_server
 from devmesh.security.apikeys import generate_key
-from tests.backends import free_port
+from tests.support.backends import free_port
 
 pytestmark = pytest.mark.anyio
 

@@ -15,31 +15,15 @@ from devmesh.app import Services, create_app
 from devmesh.config import EgressSettings, Settings
 from devmesh.domain.models import Tenant
 from devmesh.store.rows import ToolRow, utcnow
-from tests.canary import watch
-from tests.upstream import Upstream, run_upstream
+from tests.support.canary import watch
+from tests.support.http import bearer
+from tests.upstream import Upstream
 
 pytestmark = pytest.mark.anyio
 
 LIST_BUILDS = "/api/v1/tools/ci/operations/list_builds"
 # 169.254.169.254 written as one integer.
 METADATA_AS_INTEGER = "http://2852039166/latest/meta-data"
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-@pytest.fixture(scope="module")
-async def upstream() -> AsyncIterator[Upstream]:
-    async with run_upstream() as running:
-        yield running
-
-
-@pytest.fixture
-async def fresh_upstream(upstream: Upstream) -> Upstream:
-    await upstream.clear()
-    await upstream.reset_stats()
-    return upstream
 
 
 @pytest.fixture
@@ -169,11 +153,11 @@ async def test_the_embedded_default_allows_a_ci_server_on_loopback_or_the_local_
 
 
 async def test_a_refused_address_is_stopped_at_connect_time_without_a_retry(
-    strict_client: httpx.AsyncClient, strict_app: FastAPI, fresh_upstream: Upstream
+    strict_client: httpx.AsyncClient, strict_app: FastAPI, upstream: Upstream
 ) -> None:
     services: Services = strict_app.state.services
     tenant, key = await services.tenants.create_tenant("acme")
-    await insert_tool(services, tenant, fresh_upstream.base_url)
+    await insert_tool(services, tenant, upstream.base_url)
 
     response = await strict_client.post(LIST_BUILDS, json={}, headers=bearer(key))
 
@@ -181,7 +165,7 @@ async def test_a_refused_address_is_stopped_at_connect_time_without_a_retry(
     problem = response.json()
     assert (problem["code"], problem["retriable"]) == ("egress_denied", False)
     assert "loopback" in problem["detail"]
-    assert (await fresh_upstream.stats()).total == 0
+    assert (await upstream.stats()).total == 0
 
 
 @pytest.mark.parametrize(
@@ -213,11 +197,11 @@ async def test_a_base_url_with_userinfo_query_or_fragment_is_422_naming_base_url
 
 
 async def test_an_upstream_retry_after_is_clamped_to_a_sane_maximum(
-    client: httpx.AsyncClient, services: Services, fresh_upstream: Upstream
+    client: httpx.AsyncClient, services: Services, upstream: Upstream
 ) -> None:
     _, key = await services.tenants.create_tenant("acme")
-    assert (await register(client, key, fresh_upstream.base_url)).status_code == 201
-    await fresh_upstream.inject("status", status=429, retry_after="99999999", path="^/api/v2")
+    assert (await register(client, key, upstream.base_url)).status_code == 201
+    await upstream.inject("status", status=429, retry_after="99999999", path="^/api/v2")
 
     response = await client.post(LIST_BUILDS, json={}, headers=bearer(key))
 
@@ -230,11 +214,11 @@ async def test_an_upstream_retry_after_is_clamped_to_a_sane_maximum(
 async def test_the_http_client_libraries_do_not_log_each_upstream_request(
     client: httpx.AsyncClient,
     services: Services,
-    fresh_upstream: Upstream,
+    upstream: Upstream,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     _, key = await services.tenants.create_tenant("acme")
-    assert (await register(client, key, fresh_upstream.base_url)).status_code == 201
+    assert (await register(client, key, upstream.base_url)).status_code == 201
     with caplog.at_level(logging.DEBUG):
         assert (await client.post(LIST_BUILDS, json={}, headers=bearer(key))).status_code == 200
     assert [r for r in caplog.records if r.name.split(".")[0] in ("httpx", "httpcore")] == []

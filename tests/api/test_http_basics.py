@@ -7,12 +7,9 @@ import pytest
 
 from devmesh.app import Services, create_app
 from devmesh.config import Settings
+from tests.support.http import bearer
 
 pytestmark = pytest.mark.anyio
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 async def test_liveness_answers_without_auth(client: httpx.AsyncClient) -> None:

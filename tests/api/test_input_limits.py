@@ -20,15 +20,12 @@ from devmesh.domain import limits
 from devmesh.domain.models import Tenant
 from devmesh.mcp.errors import error_payload
 from devmesh.mcp.server import Context, build_server
+from tests.support.http import bearer
 
 pytestmark = pytest.mark.anyio
 
 # Nobody listens on port 9 of loopback (discard); nothing in these tests may get that far.
 CI = {"name": "ci", "provider": "buildbot", "base_url": "http://127.0.0.1:9"}
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 async def tenant_with_ci(

@@ -44,7 +44,7 @@ from schemathesis.specs.openapi.checks import (
 from devmesh.adapters.registry import ProviderRegistry
 from devmesh.app import create_app, open_services
 from devmesh.config import Settings
-from tests.backends import free_port
+from tests.support.backends import free_port
 
 EXAMPLES = 25
 """Per operation and generation mode; about 700 requests in all."""

@@ -9,14 +9,11 @@ import httpx
 import pytest
 
 from devmesh.app import Services
+from tests.support.http import bearer
 
 pytestmark = pytest.mark.anyio
 
 CI = {"name": "ci", "provider": "buildbot", "base_url": "http://buildbot.internal:8010"}
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 async def tenant_with_ci(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -18,8 +17,9 @@ from devmesh.app import Services
 from devmesh.security.keyfile import load_master_key
 from devmesh.security.vault import key_id_of
 from devmesh.store.rows import ToolRow
-from tests.canary import CANARY
-from tests.upstream import Upstream, run_upstream
+from tests.support.canary import CANARY
+from tests.support.http import bearer
+from tests.upstream import Upstream
 
 pytestmark = pytest.mark.anyio
 
@@ -27,23 +27,6 @@ LIST_BUILDS = "/api/v1/tools/ci/operations/list_builds"
 BEARER = {"type": "bearer", "token": CANARY}
 BASIC = {"type": "basic", "username": "admin", "password": CANARY}
 NO_RETRIES = {"max_retries": 0}
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-@pytest.fixture(scope="module")
-async def upstream() -> AsyncIterator[Upstream]:
-    async with run_upstream() as running:
-        yield running
-
-
-@pytest.fixture
-async def fresh_upstream(upstream: Upstream) -> Upstream:
-    await upstream.clear()
-    await upstream.reset_stats()
-    return upstream
 
 
 async def tool(
@@ -74,10 +57,10 @@ def b64(text: str) -> str:
 
 @pytest.mark.parametrize("status", [500, 400, 503])
 async def test_a_stored_token_echoed_by_the_upstream_is_redacted_from_the_error(
-    client: httpx.AsyncClient, services: Services, fresh_upstream: Upstream, status: int
+    client: httpx.AsyncClient, services: Services, upstream: Upstream, status: int
 ) -> None:
-    key = await tool(client, services, fresh_upstream.base_url, BEARER)
-    await fresh_upstream.inject("status", status=status, echo=True, path="^/api/v2")
+    key = await tool(client, services, upstream.base_url, BEARER)
+    await upstream.inject("status", status=status, echo=True, path="^/api/v2")
 
     response = await client.post(LIST_BUILDS, json={}, headers=bearer(key))
 
@@ -90,10 +73,10 @@ async def test_a_stored_token_echoed_by_the_upstream_is_redacted_from_the_error(
 
 @pytest.mark.parametrize("status", [401, 403])
 async def test_a_refusal_relays_none_of_the_upstream_text(
-    client: httpx.AsyncClient, services: Services, fresh_upstream: Upstream, status: int
+    client: httpx.AsyncClient, services: Services, upstream: Upstream, status: int
 ) -> None:
-    key = await tool(client, services, fresh_upstream.base_url, BEARER)
-    await fresh_upstream.inject("status", status=status, echo=True, path="^/api/v2")
+    key = await tool(client, services, upstream.base_url, BEARER)
+    await upstream.inject("status", status=status, echo=True, path="^/api/v2")
 
     response = await client.post(LIST_BUILDS, json={}, headers=bearer(key))
 
@@ -103,10 +86,10 @@ async def test_a_refusal_relays_none_of_the_upstream_text(
 
 
 async def test_the_callers_own_upstream_token_echoed_by_the_upstream_is_redacted(
-    client: httpx.AsyncClient, services: Services, fresh_upstream: Upstream
+    client: httpx.AsyncClient, services: Services, upstream: Upstream
 ) -> None:
-    key = await tool(client, services, fresh_upstream.base_url)
-    await fresh_upstream.inject("status", status=500, echo=True, path="^/api/v2")
+    key = await tool(client, services, upstream.base_url)
+    await upstream.inject("status", status=500, echo=True, path="^/api/v2")
 
     response = await client.post(
         LIST_BUILDS, json={}, headers={**bearer(key), "X-Upstream-Token": CANARY}
@@ -117,10 +100,10 @@ async def test_the_callers_own_upstream_token_echoed_by_the_upstream_is_redacted
 
 
 async def test_basic_credentials_echoed_in_base64_by_the_login_are_redacted(
-    client: httpx.AsyncClient, services: Services, fresh_upstream: Upstream
+    client: httpx.AsyncClient, services: Services, upstream: Upstream
 ) -> None:
-    key = await tool(client, services, fresh_upstream.base_url, BASIC)
-    await fresh_upstream.inject("status", status=500, echo=True, path="^/auth/login")
+    key = await tool(client, services, upstream.base_url, BASIC)
+    await upstream.inject("status", status=500, echo=True, path="^/auth/login")
 
     response = await client.post(LIST_BUILDS, json={}, headers=bearer(key))
 
@@ -130,10 +113,10 @@ async def test_basic_credentials_echoed_in_base64_by_the_login_are_redacted(
 
 
 async def test_a_session_cookie_echoed_by_the_upstream_is_redacted(
-    client: httpx.AsyncClient, services: Services, fresh_upstream: Upstream
+    client: httpx.AsyncClient, services: Services, upstream: Upstream
 ) -> None:
-    key = await tool(client, services, fresh_upstream.base_url, BASIC)
-    await fresh_upstream.inject("status", status=500, echo=True, path="^/api/v2")
+    key = await tool(client, services, upstream.base_url, BASIC)
+    await upstream.inject("status", status=500, echo=True, path="^/api/v2")
 
     response = await client.post(LIST_BUILDS, json={}, headers=bearer(key))
 
@@ -145,12 +128,12 @@ async def test_a_session_cookie_echoed_by_the_upstream_is_redacted(
 
 
 async def test_moving_base_url_to_another_origin_drops_the_stored_credentials_and_says_so(
-    client: httpx.AsyncClient, services: Services, fresh_upstream: Upstream
+    client: httpx.AsyncClient, services: Services, upstream: Upstream
 ) -> None:
     key = await tool(client, services, "http://buildbot.internal:8010", BEARER)
 
     patched = await client.patch(
-        "/api/v1/tools/ci", json={"base_url": fresh_upstream.base_url}, headers=bearer(key)
+        "/api/v1/tools/ci", json={"base_url": upstream.base_url}, headers=bearer(key)
     )
     called = await client.post(LIST_BUILDS, json={}, headers=bearer(key))
 
@@ -160,17 +143,17 @@ async def test_moving_base_url_to_another_origin_drops_the_stored_credentials_an
         False,
     )
     assert called.status_code == 200, called.text
-    assert (await fresh_upstream.stats()).authorized == 0
+    assert (await upstream.stats()).authorized == 0
 
 
 async def test_moving_base_url_with_new_credentials_stores_them_for_the_new_origin(
-    client: httpx.AsyncClient, services: Services, fresh_upstream: Upstream
+    client: httpx.AsyncClient, services: Services, upstream: Upstream
 ) -> None:
     key = await tool(client, services, "http://buildbot.internal:8010", BEARER)
 
     patched = await client.patch(
         "/api/v1/tools/ci",
-        json={"base_url": fresh_upstream.base_url, "credentials": BEARER},
+        json={"base_url": upstream.base_url, "credentials": BEARER},
         headers=bearer(key),
     )
     called = await client.post(LIST_BUILDS, json={}, headers=bearer(key))
@@ -180,7 +163,7 @@ async def test_moving_base_url_with_new_credentials_stores_them_for_the_new_orig
         True,
     )
     assert called.status_code == 200, called.text
-    assert (await fresh_upstream.stats()).authorized > 0
+    assert (await upstream.stats()).authorized > 0
 
 
 async def test_a_new_path_on_the_same_origin_keeps_the_stored_credentials(
@@ -201,11 +184,11 @@ async def test_a_new_path_on_the_same_origin_keeps_the_stored_credentials(
 
 
 async def test_credentials_sealed_for_another_origin_are_not_decrypted_for_this_one(
-    client: httpx.AsyncClient, services: Services, fresh_upstream: Upstream
+    client: httpx.AsyncClient, services: Services, upstream: Upstream
 ) -> None:
-    key = await tool(client, services, fresh_upstream.base_url, BEARER)
+    key = await tool(client, services, upstream.base_url, BEARER)
     # The same server under another origin, changed behind the API's back.
-    elsewhere = fresh_upstream.base_url.replace("127.0.0.1", "localhost")
+    elsewhere = upstream.base_url.replace("127.0.0.1", "localhost")
     async with services.db.session() as session:
         await session.execute(update(ToolRow).values(base_url=elsewhere))
 
@@ -213,13 +196,13 @@ async def test_credentials_sealed_for_another_origin_are_not_decrypted_for_this_
 
     assert response.status_code == 503, response.text
     assert "cannot be decrypted" in response.json()["detail"]
-    assert (await fresh_upstream.stats()).total == 0
+    assert (await upstream.stats()).total == 0
 
 
 async def test_credentials_stored_before_origins_were_bound_still_work(
-    client: httpx.AsyncClient, services: Services, fresh_upstream: Upstream
+    client: httpx.AsyncClient, services: Services, upstream: Upstream
 ) -> None:
-    key = await tool(client, services, fresh_upstream.base_url)
+    key = await tool(client, services, upstream.base_url)
     async with services.db.session() as session:
         row = await session.scalar(ToolRow.__table__.select().with_only_columns(ToolRow.id))
     master = load_master_key(None, data_dir=services.settings.data_dir)
@@ -242,4 +225,4 @@ async def test_credentials_stored_before_origins_were_bound_still_work(
     response = await client.post(LIST_BUILDS, json={}, headers=bearer(key))
 
     assert response.status_code == 200, response.text
-    assert (await fresh_upstream.stats()).authorized > 0
+    assert (await upstream.stats()).authorized > 0

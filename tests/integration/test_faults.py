@@ -1,6 +1,6 @@
 """Injected faults between Developer Mesh and a real Buildbot, seen by an MCP agent.
 
-The fault-injecting proxy (tests/upstream.py) stands in front of a real master:
+The fault-injecting proxy (tests/upstream/) stands in front of a real master:
 it answers 5xx, 429 with Retry-After, hangs past the attempt timeout or drops the
 connection when told to, and forwards everything else to Buildbot.
 """
@@ -18,9 +18,9 @@ import pytest
 from mcp import Client
 
 from devmesh.mcp.errors import error_payload
-from tests.canary import CANARY
-from tests.integration.buildbot.fixture import BuildbotServer
-from tests.integration.live import LiveService, mcp_client
+from tests.support.buildbot import BuildbotServer
+from tests.support.canary import CANARY
+from tests.support.live import LiveService, mcp_client
 from tests.upstream import Upstream, run_upstream
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]

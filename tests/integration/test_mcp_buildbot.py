@@ -17,8 +17,8 @@ import pytest
 from mcp import Client
 
 from devmesh.mcp.errors import error_payload
-from tests.integration.buildbot.fixture import BuildbotServer
-from tests.integration.live import LiveService, mcp_client
+from tests.support.buildbot import BuildbotServer
+from tests.support.live import LiveService, mcp_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -28,8 +28,8 @@ from fastmcp import Client as FastMCPClient
 from fastmcp.client.transports import StreamableHttpTransport
 
 from devmesh.mcp.dialects import check
-from tests.integration.buildbot.fixture import BuildbotServer
-from tests.integration.live import LiveService, mcp_client
+from tests.support.buildbot import BuildbotServer
+from tests.support.live import LiveService, mcp_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -18,10 +18,10 @@ import httpx
 import pytest
 
 from devmesh.mcp.errors import error_payload
-from tests.canary import CANARY
-from tests.fixtures_app import fresh_postgres_database
-from tests.integration.buildbot.fixture import BuildbotServer
-from tests.integration.live import LiveService, mcp_client, run_service
+from tests.support.app import fresh_postgres_database
+from tests.support.buildbot import BuildbotServer
+from tests.support.canary import CANARY
+from tests.support.live import LiveService, mcp_client, run_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.backends import free_port
+from tests.support.backends import free_port
 
 pytestmark = pytest.mark.integration
 

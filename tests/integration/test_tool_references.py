@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from devmesh.store.rows import ToolRow, utcnow
-from tests.integration.live import LiveService
+from tests.support.live import LiveService
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

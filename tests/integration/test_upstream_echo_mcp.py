@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.canary import CANARY
-from tests.integration.live import LiveService, mcp_client
+from tests.support.canary import CANARY
+from tests.support.live import LiveService, mcp_client
 from tests.upstream import Upstream, run_upstream
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]

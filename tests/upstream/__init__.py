@@ -6,7 +6,7 @@ and its CPU time is not the measured service's. Two modes:
 
 * **proxy** (``--target URL``): forwards every request (method, path, query, body,
   headers, cookies) to a real server, e.g. the Buildbot master of
-  ``tests/integration/buildbot/fixture.py``, and streams the answer back.
+  ``tests/support/buildbot/server.py``, and streams the answer back.
 * **canned** (default): answers the Buildbot REST reads the Buildbot provider makes
   for ``get_build_status`` and ``list_builds`` with JSON shaped like a Buildbot 4.3
   master's (copied from a real one), and serves ``GET /openapi.json`` describing

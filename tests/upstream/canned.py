@@ -14,7 +14,7 @@ from starlette.routing import Route
 __all__ = ["BUILDERS", "BUILDS", "BUILD_REQUESTS", "canned_routes", "openapi"]
 
 # --- canned mode -----------------------------------------------------------------------
-# Shapes copied from a Buildbot 4.3.0 master (tests/integration/buildbot/master.cfg) after
+# Shapes copied from a Buildbot 4.3.0 master (tests/support/buildbot/master.cfg) after
 # one successful build: the fields it sends, their types, and the property pairs.
 
 _T0 = 1795534205

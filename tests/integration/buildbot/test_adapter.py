@@ -1,9 +1,9 @@
 """The Buildbot adapter against a real Buildbot master and worker on loopback.
 
-The master (``master.cfg`` here) has builders ``runtests`` (force scheduler ``force``,
-properties ``fail`` and ``sleep``) and ``lint`` (``force-lint``), and ``package``, which
-only the pipeline ``release`` starts (with ``runtests``); its one worker runs one build
-per builder at a time, so a second ``runtests`` build waits in the queue.
+The master (``tests/support/buildbot/master.cfg``) has builders ``runtests`` (force
+scheduler ``force``, properties ``fail`` and ``sleep``) and ``lint`` (``force-lint``), and
+``package``, which only the pipeline ``release`` starts (with ``runtests``); its one worker
+runs one build per builder at a time, so a second ``runtests`` build waits in the queue.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from devmesh.domain.errors import (
 )
 from devmesh.domain.models import Build, BuildRequest, BuildStatus, Credentials
 from devmesh.providers.buildbot import BuildbotAdapter, BuildbotConfig, provider
-from tests.integration.buildbot.fixture import BuildbotServer, run_buildbot
+from tests.support.buildbot import BuildbotServer, run_buildbot
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -17,7 +17,7 @@ import anyio
 import httpx
 import pytest
 
-from .fixture import BuildbotServer, run_buildbot
+from tests.support.buildbot import BuildbotServer, run_buildbot
 
 pytestmark = pytest.mark.integration
 

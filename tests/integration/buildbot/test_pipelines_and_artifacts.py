@@ -1,6 +1,6 @@
 """Pipelines and artifacts of the Buildbot adapter, against a real master and worker.
 
-The master (``master.cfg`` here) has the force scheduler ``release``, which starts
+The master (``tests/support/buildbot/master.cfg``) has the force scheduler ``release``, which starts
 ``package`` and ``runtests`` together; ``package`` writes a 300-line log full of
 multi-byte characters, publishes a link, and stores ``manifest.json``, the binary
 ``checksums.bin`` and ``test results.xml`` (a name the REST API cannot address) as
@@ -34,7 +34,7 @@ from devmesh.domain.models import (
     PipelineRun,
 )
 from devmesh.providers.buildbot import BuildbotAdapter, BuildbotConfig, provider
-from tests.integration.buildbot.fixture import BuildbotServer
+from tests.support.buildbot import BuildbotServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

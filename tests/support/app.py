@@ -16,8 +16,8 @@ from fastapi import FastAPI
 from devmesh.app import Services, create_app
 from devmesh.config import Settings
 from devmesh.store.db import Database
-from tests.backends import fresh_postgres_database
-from tests.canary import watch
+from tests.support.backends import fresh_postgres_database
+from tests.support.canary import watch
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])

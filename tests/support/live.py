@@ -15,8 +15,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 from devmesh.app import Services, create_app
 from devmesh.config import Settings
-from tests.backends import free_port
-from tests.canary import watch
+from tests.support.backends import free_port
+from tests.support.canary import watch
 
 __all__ = ["LiveService", "mcp_client", "run_service"]
 
