@@ -16,7 +16,6 @@ import re
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from fastmcp.client.transports import StreamableHttpTransport
 
 from devmesh.mcp.dialects import check
 from tests.support.buildbot import BuildbotServer
-from tests.support.live import LiveService, mcp_client
+from tests.support.live import LiveService, mcp_client, tenant_with_tool
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -73,14 +72,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 async def tenant_with_ci(live: LiveService, buildbot: BuildbotServer) -> str:
-    _, key = await live.services.tenants.create_tenant(f"t-{uuid.uuid4().hex[:8]}")
-    async with httpx.AsyncClient(base_url=live.base_url) as http:
-        created = await http.post(
-            "/api/v1/tools",
-            headers={"Authorization": f"Bearer {key}"},
-            json={"name": "ci", "provider": "buildbot", "base_url": buildbot.base_url},
-        )
-    assert created.status_code == 201, created.text
+    """A new tenant's key, with a Buildbot tool named 'ci' registered by base_url alone."""
+    tool = {"name": "ci", "provider": "buildbot", "base_url": buildbot.base_url}
+    key, _ = await tenant_with_tool(live, tool)
     return key
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import httpx2
 import uvicorn
 from mcp import Client
@@ -18,7 +21,7 @@ from devmesh.config import Settings
 from tests.support.backends import free_port
 from tests.support.canary import watch
 
-__all__ = ["LiveService", "mcp_client", "run_service"]
+__all__ = ["LiveService", "mcp_client", "run_service", "structured", "tenant_with_tool"]
 
 
 @dataclass(frozen=True)
@@ -73,3 +76,22 @@ async def mcp_client(
         Client(streamable_http_client(url, http_client=http), mode=mode) as client,  # type: ignore[arg-type]
     ):
         yield client
+
+
+async def tenant_with_tool(live: LiveService, tool: Mapping[str, Any]) -> tuple[str, str]:
+    """A new tenant with ``tool`` (a ``POST /api/v1/tools`` body) registered: key and tool id."""
+    _, key = await live.services.tenants.create_tenant(f"t-{uuid.uuid4().hex[:8]}")
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        created = await http.post(
+            "/api/v1/tools", headers={"Authorization": f"Bearer {key}"}, json=dict(tool)
+        )
+    assert created.status_code == 201, created.text
+    tool_id: str = created.json()["id"]
+    return key, tool_id
+
+
+def structured(result: Any) -> dict[str, Any]:
+    """The structured content of a tool result that must have succeeded."""
+    assert result.is_error is False, result.content
+    payload: dict[str, Any] = result.structured_content
+    return payload

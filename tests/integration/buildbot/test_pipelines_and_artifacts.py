@@ -10,12 +10,9 @@ build data.
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import AsyncIterator
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 from pydantic import BaseModel
@@ -27,29 +24,23 @@ from devmesh.adapters.registry import Connection
 from devmesh.domain.errors import UpstreamInvalidArgument, UpstreamNotFound
 from devmesh.domain.models import (
     ArtifactContent,
-    Build,
     BuildRequest,
     BuildStatus,
     PipelineRequest,
-    PipelineRun,
 )
 from devmesh.providers.buildbot import BuildbotAdapter, BuildbotConfig, provider
 from tests.support.buildbot import BuildbotServer
+from tests.support.http import service_like_client
+from tests.support.polling import settled, settled_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
-DEADLINE_S = 60.0
 CHECKSUMS = bytes(range(256)) * 4
 
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    # Like the service's shared client: no cookie jar, no redirects.
-    async with httpx.AsyncClient(
-        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-        timeout=httpx.Timeout(30.0, connect=5.0),
-        follow_redirects=False,
-    ) as client:
+    async with service_like_client() as client:
         yield client
 
 
@@ -60,26 +51,6 @@ def adapter(http: httpx.AsyncClient, buildbot: BuildbotServer) -> BuildbotAdapte
     )
     assert isinstance(made, BuildbotAdapter)
     return made
-
-
-async def finished_run(adapter: BuildbotAdapter, run_id: str) -> PipelineRun:
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        run = await adapter.get_pipeline_run(run_id)
-        if run.status.finished:
-            return run
-        assert time.monotonic() < deadline, f"{run_id} stuck at {run.status}: {run}"
-        await anyio.sleep(0.1)
-
-
-async def finished_build(adapter: BuildbotAdapter, build_id: str) -> Build:
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        build = await adapter.get_build(build_id)
-        if build.status.finished:
-            return build
-        assert time.monotonic() < deadline, f"{build_id} stuck at {build.status}"
-        await anyio.sleep(0.1)
 
 
 async def run_operation(adapter: BuildbotAdapter, name: str, **arguments: Any) -> BaseModel:
@@ -106,7 +77,7 @@ async def package_build(buildbot: BuildbotServer) -> str:
         )
         assert isinstance(adapter, BuildbotAdapter)
         run = await adapter.trigger_pipeline(PipelineRequest(pipeline="release"))
-        done = await finished_run(adapter, run.id)
+        done = await settled_run(adapter, run.id)
     [package] = [build for build in done.builds if build.project == "package"]
     return package.id
 
@@ -142,7 +113,7 @@ async def test_a_triggered_pipeline_runs_both_builders_to_succeeded(
         PipelineRequest(pipeline="release", parameters={"sleep": "1"}, reason="pipeline test")
     )
     seen_at_once = await adapter.get_pipeline_run(run.id)
-    done = await finished_run(adapter, run.id)
+    done = await settled_run(adapter, run.id)
     assert run.id.startswith("bs-")
     assert run.status is BuildStatus.QUEUED
     assert sorted(build.project for build in run.builds) == ["package", "runtests"]
@@ -165,7 +136,7 @@ async def test_a_pipeline_with_a_failing_build_is_failed(adapter: BuildbotAdapte
     run = await adapter.trigger_pipeline(
         PipelineRequest(pipeline="release", parameters={"fail": True})
     )
-    done = await finished_run(adapter, run.id)
+    done = await settled_run(adapter, run.id)
     statuses = {build.project: build.status for build in done.builds}
     assert done.status is BuildStatus.FAILED
     assert statuses == {"package": BuildStatus.SUCCEEDED, "runtests": BuildStatus.FAILED}
@@ -177,7 +148,7 @@ async def test_a_pipeline_with_a_cancelled_build_is_cancelled(adapter: BuildbotA
     )
     [runtests] = [build for build in run.builds if build.project == "runtests"]
     await adapter.cancel_build(runtests.id)
-    done = await finished_run(adapter, run.id)
+    done = await settled_run(adapter, run.id)
     statuses = {build.project: build.status for build in done.builds}
     assert done.status is BuildStatus.CANCELLED
     assert statuses["runtests"] is BuildStatus.CANCELLED
@@ -215,7 +186,7 @@ async def test_a_build_trigger_prefers_the_builders_own_scheduler_over_a_pipelin
     adapter: BuildbotAdapter, buildbot: BuildbotServer
 ) -> None:
     build = await adapter.trigger_build(BuildRequest(project="runtests"))
-    done = await finished_build(adapter, build.id)
+    done = await settled(adapter, build.id)
     async with httpx.AsyncClient(base_url=buildbot.api_url) as http:
         answer = await http.get(f"/builds/{done.id}", params={"property": "scheduler"})
     [wire] = answer.json()["builds"]
@@ -343,9 +314,7 @@ async def test_an_unknown_artifact_is_not_found_and_points_to_get_artifacts(
 async def test_another_builds_log_is_not_an_artifact_of_this_build(
     adapter: BuildbotAdapter, package_build: str
 ) -> None:
-    lint = await finished_build(
-        adapter, (await adapter.trigger_build(BuildRequest(project="lint"))).id
-    )
+    lint = await settled(adapter, (await adapter.trigger_build(BuildRequest(project="lint"))).id)
     [lint_log] = [a for a in await adapter.list_artifacts(lint.id) if a.kind == "log"]
     with pytest.raises(UpstreamNotFound, match="get_artifacts"):
         await adapter.read_artifact(package_build, lint_log.id, offset=0, limit=100)

@@ -1,14 +1,14 @@
-"""Injected faults between Developer Mesh and a real Buildbot, seen by an MCP agent.
+"""Contract: injected faults between Developer Mesh and the provider, seen by an MCP agent.
 
-The fault-injecting proxy (tests/upstream/) stands in front of a real master:
-it answers 5xx, 429 with Retry-After, hangs past the attempt timeout or drops the
-connection when told to, and forwards everything else to Buildbot.
+The fault-injecting proxy (``tests.upstream``) stands in front of the provider's test
+server: it answers 5xx, 429 with Retry-After, hangs past the attempt timeout or drops
+the connection when told to, and forwards everything else. Faults are chosen by
+method, not path, so they fit any HTTP provider: reads are GETs, a trigger a POST.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,39 +18,32 @@ import pytest
 from mcp import Client
 
 from devmesh.mcp.errors import error_payload
-from tests.support.buildbot import BuildbotServer
+from tests.contract.conftest import ToolAt
+from tests.contract.target import ProviderTarget, Server
 from tests.support.canary import CANARY
 from tests.support.live import LiveService, mcp_client
 from tests.upstream import Upstream, run_upstream
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
-BUILDS = "^/api/v2/builds$"
+READS = "GET"
 FAST_RETRIES = {"backoff_initial": 0.05, "backoff_max": 0.2}
 
 
 @pytest.fixture
-async def proxy(buildbot: BuildbotServer) -> AsyncIterator[Upstream]:
-    async with run_upstream(target=buildbot.base_url) as upstream:
+async def proxy(server: Server) -> AsyncIterator[Upstream]:
+    async with run_upstream(target=server.base_url) as upstream:
         yield upstream
 
 
-async def agent(live: LiveService, proxy: Upstream, **resilience: Any) -> tuple[str, str]:
-    """A tenant whose tool 'ci' reaches Buildbot through the proxy; its key and tool id."""
-    _, key = await live.services.tenants.create_tenant(f"t-{uuid.uuid4().hex[:8]}")
-    auth = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=live.base_url, headers=auth) as http:
-        created = await http.post(
-            "/api/v1/tools",
-            json={
-                "name": "ci",
-                "provider": "buildbot",
-                "base_url": proxy.base_url,
-                "resilience": {**FAST_RETRIES, **resilience},
-            },
-        )
-        assert created.status_code == 201, created.text
-    return key, created.json()["id"]
+@pytest.fixture
+def agent(tenant_at: ToolAt, proxy: Upstream) -> ToolAt:
+    """A new tenant whose tool 'ci' reaches the server through the proxy; its key."""
+
+    async def register(**resilience: Any) -> str:
+        return await tenant_at(proxy.base_url, **FAST_RETRIES, **resilience)
+
+    return register
 
 
 async def list_builds(client: Client) -> Any:
@@ -76,10 +69,10 @@ async def metric(live: LiveService, line: str) -> float:
     ],
 )
 async def test_a_read_is_retried_through_transient_faults_and_succeeds(
-    live: LiveService, proxy: Upstream, fault: dict[str, Any]
+    live: LiveService, proxy: Upstream, agent: ToolAt, fault: dict[str, Any]
 ) -> None:
-    key, _ = await agent(live, proxy)
-    await proxy.inject(**fault, count=2, path=BUILDS)
+    key = await agent()
+    await proxy.inject(**fault, count=2, method=READS)
 
     async with mcp_client(live.mcp_url, key, upstream_token=CANARY) as client:
         result = await list_builds(client)
@@ -89,10 +82,10 @@ async def test_a_read_is_retried_through_transient_faults_and_succeeds(
 
 
 async def test_a_read_waits_out_a_429_retry_after_and_succeeds(
-    live: LiveService, proxy: Upstream
+    live: LiveService, proxy: Upstream, agent: ToolAt
 ) -> None:
-    key, _ = await agent(live, proxy)
-    await proxy.inject("status", status=429, retry_after="1", count=1, path=BUILDS)
+    key = await agent()
+    await proxy.inject("status", status=429, retry_after="1", count=1, method=READS)
 
     async with mcp_client(live.mcp_url, key) as client:
         started = time.monotonic()
@@ -104,10 +97,10 @@ async def test_a_read_waits_out_a_429_retry_after_and_succeeds(
 
 
 async def test_an_attempt_that_hangs_past_its_timeout_is_abandoned_and_retried(
-    live: LiveService, proxy: Upstream
+    live: LiveService, proxy: Upstream, agent: ToolAt
 ) -> None:
-    key, _ = await agent(live, proxy, attempt_timeout=1.0)
-    await proxy.inject("hang", seconds=20, count=1, path=BUILDS)
+    key = await agent(attempt_timeout=1.0)
+    await proxy.inject("hang", seconds=20, count=1, method=READS)
 
     async with mcp_client(live.mcp_url, key) as client:
         result = await list_builds(client)
@@ -117,13 +110,14 @@ async def test_an_attempt_that_hangs_past_its_timeout_is_abandoned_and_retried(
 
 
 async def test_a_trigger_is_not_retried_after_an_error_that_may_have_acted(
-    live: LiveService, proxy: Upstream
+    live: LiveService, proxy: Upstream, agent: ToolAt, target: ProviderTarget
 ) -> None:
-    key, _ = await agent(live, proxy)
-    await proxy.inject("status", status=503, method="POST", path="/forceschedulers/")
+    key = await agent()
+    await proxy.inject("status", status=503, method="POST")
+    arguments = target.succeeds.model_dump(exclude_none=True, exclude_defaults=True)
 
     async with mcp_client(live.mcp_url, key) as client:
-        result = await client.call_tool("ci.trigger_build", {"project": "runtests"})
+        result = await client.call_tool("ci_trigger_build", arguments)
 
     assert result.is_error is True
     assert error_payload(result)["error"] == "upstream_unavailable"
@@ -132,11 +126,11 @@ async def test_a_trigger_is_not_retried_after_an_error_that_may_have_acted(
 
 
 async def test_the_breaker_opens_fails_fast_then_half_opens_and_closes_on_recovery(
-    live: LiveService, proxy: Upstream
+    live: LiveService, proxy: Upstream, agent: ToolAt, target: ProviderTarget
 ) -> None:
-    key, _ = await agent(live, proxy, max_retries=0, max_failures=3, reset_timeout=1.0)
-    await proxy.inject("status", status=503, path=BUILDS)
-    opened = 'devmesh_circuit_breakers_open{provider="buildbot"}'
+    key = await agent(max_retries=0, max_failures=3, reset_timeout=1.0)
+    await proxy.inject("status", status=503, method=READS)
+    opened = f'devmesh_circuit_breakers_open{{provider="{target.provider}"}}'
     open_before = await metric(live, opened)
 
     async with mcp_client(live.mcp_url, key) as client:

@@ -1,0 +1,39 @@
+"""The provider contract suite: one set of scenarios every CI provider passes.
+
+Each scenario runs once per provider target, against that provider's real test
+server (Buildbot: a real master and worker) or its documented-API stand-in, through
+the adapter protocol and, where the behaviour is what a user sees, through the
+service's MCP face (``{instance}_{operation}`` tools) and REST face
+(``/api/v1/tools/{tool}/operations/{operation}``).
+
+How a provider plugs in (three steps):
+
+1. Write ``tests/contract/<provider>.py`` with a ``ProviderTarget``
+   (``tests/contract/target.py``): the provider's entry-point name, its tool
+   ``config``, a ``serve`` context manager that starts its test server in a scratch
+   directory and yields a ``Server`` (the base URL, working credentials, or ``None``
+   when the server is open), and the facts the scenarios need:
+
+   * ``succeeds``: a ``BuildRequest`` that finishes ``succeeded`` within seconds;
+   * ``fails`` and ``error_line``: one that finishes ``failed``, with a line in its
+     logs that contains ``error_line``;
+   * ``runs_long``: one that stays ``running`` long enough to be cancelled;
+   * ``unknown_project`` and ``unknown_build_ids``: names the server has never heard of;
+   * ``bad_credentials``: credentials the server refuses;
+   * ``pipeline`` (optional): a ``PipelineRequest`` that runs to ``succeeded``;
+   * ``has_artifacts``: whether a ``succeeds`` build leaves a downloadable artifact.
+
+2. Add it to ``TARGETS`` in ``tests/contract/targets.py``.
+
+3. Run ``pytest tests/contract``. Test ids name the provider
+   (``test_a_build_goes_from_trigger_to_succeeded[buildbot]``). A scenario for a
+   feature the provider does not offer (pipelines, artifacts) is not generated for
+   it, rather than skipped: CI fails on any skip.
+
+The server is started once for the package and shared by every module, so the
+scenarios never assume a server of their own: lists are checked for what a test
+made, not for their whole content, and a build left running is always cancelled.
+Faults (5xx, 429 with ``Retry-After``, hangs, dropped connections) come from the
+fault-injecting proxy ``tests.upstream`` put in front of the server, which works for
+any HTTP provider.
+"""

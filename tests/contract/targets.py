@@ -1,0 +1,10 @@
+"""Every provider under contract; a new provider adds its target here."""
+
+from __future__ import annotations
+
+from tests.contract.buildbot import BUILDBOT
+from tests.contract.target import ProviderTarget
+
+__all__ = ["TARGETS"]
+
+TARGETS: tuple[ProviderTarget, ...] = (BUILDBOT,)
