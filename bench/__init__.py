@@ -1,0 +1,1 @@
+"""Repeatable benchmarks (not collected by the test suite); see docs/performance.md."""
