@@ -20,7 +20,7 @@ from tests.support.http import service_like_client
 from tests.support.live import LiveService, tenant_with_tool
 
 AdapterAt = Callable[[str, Credentials | None], Any]
-_FEATURES = {
+_FEATURES: dict[str, Callable[[ProviderTarget], bool]] = {
     "pipelines": lambda target: target.pipeline is not None,
     "artifacts": lambda target: target.has_artifacts,
 }

@@ -4,13 +4,13 @@ and the REST operations, over real HTTP to the service on loopback."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import httpx
 import pytest
 
 from devmesh.adapters.logs import MAX_LINES
 from devmesh.mcp.errors import error_payload
+from tests.contract.agent import finished, trigger_arguments
 from tests.contract.conftest import ToolAt
 from tests.contract.target import ProviderTarget
 from tests.support.http import bearer
@@ -18,14 +18,6 @@ from tests.support.live import LiveService, mcp_client, structured
 from tests.support.polling import mcp_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
-
-
-def trigger_arguments(target: ProviderTarget, which: str) -> dict[str, Any]:
-    request = getattr(target, which)
-    arguments: dict[str, Any] = request.model_dump(exclude_none=True)
-    if not arguments.get("parameters"):
-        arguments.pop("parameters", None)
-    return arguments
 
 
 async def test_an_agent_triggers_a_build_and_follows_it_to_succeeded(
@@ -48,10 +40,7 @@ async def test_an_agent_finds_a_failing_builds_error_line_in_its_logs_and_by_sea
 ) -> None:
     key = await tenant_at()
     async with mcp_client(live.mcp_url, key) as client:
-        build = structured(
-            await client.call_tool("ci_trigger_build", trigger_arguments(target, "fails"))
-        )
-        done = await mcp_status(client, "ci", build["id"])
+        done = await finished(client, target, "fails")
         page = structured(
             await client.call_tool("ci_get_build_logs", {"build_id": done["id"], "lines": 200})
         )
@@ -95,10 +84,7 @@ async def test_logs_come_in_bounded_pages_that_read_on_by_cursor(
 ) -> None:
     key = await tenant_at()
     async with mcp_client(live.mcp_url, key) as client:
-        build = structured(
-            await client.call_tool("ci_trigger_build", trigger_arguments(target, "fails"))
-        )
-        done = await mcp_status(client, "ci", build["id"])
+        done = await finished(client, target, "fails")
         tail = structured(
             await client.call_tool("ci_get_build_logs", {"build_id": done["id"], "lines": 2})
         )

@@ -18,6 +18,7 @@ import pytest
 from mcp import Client
 
 from devmesh.mcp.errors import error_payload
+from tests.contract.agent import trigger_arguments
 from tests.contract.conftest import ToolAt
 from tests.contract.target import ProviderTarget, Server
 from tests.support.canary import CANARY
@@ -114,10 +115,9 @@ async def test_a_trigger_is_not_retried_after_an_error_that_may_have_acted(
 ) -> None:
     key = await agent()
     await proxy.inject("status", status=503, method="POST")
-    arguments = target.succeeds.model_dump(exclude_none=True, exclude_defaults=True)
 
     async with mcp_client(live.mcp_url, key) as client:
-        result = await client.call_tool("ci_trigger_build", arguments)
+        result = await client.call_tool("ci_trigger_build", trigger_arguments(target, "succeeds"))
 
     assert result.is_error is True
     assert error_payload(result)["error"] == "upstream_unavailable"

@@ -12,10 +12,11 @@ from devmesh.adapters.artifacts import MAX_BYTES
 from devmesh.domain.errors import UpstreamNotFound
 from devmesh.domain.models import BuildStatus, PipelineRequest
 from devmesh.mcp.errors import error_payload
+from tests.contract.agent import finished
 from tests.contract.conftest import ToolAt
 from tests.contract.target import ProviderTarget
 from tests.support.live import LiveService, mcp_client, structured
-from tests.support.polling import mcp_status, settled_run
+from tests.support.polling import settled_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -60,10 +61,8 @@ async def test_an_artifact_downloads_in_bounded_pages_that_join_up_to_the_whole(
     live: LiveService, target: ProviderTarget, tenant_at: ToolAt
 ) -> None:
     key = await tenant_at()
-    arguments = target.succeeds.model_dump(exclude_none=True, exclude_defaults=True)
     async with mcp_client(live.mcp_url, key) as client:
-        build = structured(await client.call_tool("ci_trigger_build", arguments))
-        done = await mcp_status(client, "ci", build["id"])
+        done = await finished(client, target, "succeeds")
         listed = structured(await client.call_tool("ci_get_artifacts", {"build_id": done["id"]}))
         artifact = next(a for a in listed["artifacts"] if a["downloadable"])
         where = {"build_id": done["id"], "artifact_id": artifact["id"]}
