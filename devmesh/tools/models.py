@@ -65,9 +65,15 @@ class ToolCreate(BaseModel):
         max_length=MAX_PROVIDER_NAME,
         description="A registered provider, e.g. 'buildbot'.",
     )
-    base_url: BaseUrl = Field(
+    base_url: BaseUrl | None = Field(
+        default=None,
         description="The tool's base URL, e.g. http://ci.internal:8010: no credentials, "
-        "query or fragment in it."
+        "query or fragment in it. Optional for providers with a default (gitlab.com).",
+    )
+    verify_tls: bool = Field(
+        default=True,
+        description="Check the tool's TLS certificate. Turn off only for a server with a "
+        "self-signed certificate on a network you trust.",
     )
     config: ToolConfig = Field(default_factory=dict, description=_CONFIG_HELP)
     credential_mode: CredentialMode = Field(
@@ -103,6 +109,7 @@ class ToolUpdate(BaseModel):
         default=None, description="New credentials to store, encrypted, for the new base_url."
     )
     config: ToolConfig | None = Field(default=None, description=_CONFIG_HELP)
+    verify_tls: bool | None = None
     credential_mode: CredentialMode | None = None
     resilience: ResiliencePolicy | None = Field(
         default=None, description="Replaces the whole policy; omitted fields get defaults."
