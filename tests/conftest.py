@@ -9,7 +9,7 @@ import pytest
 
 from tests.backends import start_postgres, start_redis
 
-pytest_plugins = ["tests.canary", "tests.fixtures_app"]
+pytest_plugins = ["tests.canary", "tests.fixtures_app", "tests.standins.gitlab.fixture"]
 
 
 @pytest.fixture(scope="session")
