@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -134,7 +134,7 @@ class ProviderRegistry:
     def names(self) -> list[str]:
         return sorted(self._providers)
 
-    def __iter__(self) -> Iterable[Provider]:
+    def __iter__(self) -> Iterator[Provider]:
         return iter(self._providers[name] for name in self.names())
 
     @classmethod
@@ -206,7 +206,7 @@ def _adapter_class(provider: Provider) -> type[Any]:
         returned = typing.get_type_hints(provider.create_adapter).get("return")
     except Exception:  # an annotation that does not resolve says nothing either
         returned = None
-    if isinstance(returned, type) and returned is not Adapter:
+    if isinstance(returned, type) and returned not in (Adapter, Any, object):
         return returned
     raise ProviderLoadError(
         f"provider {provider.name!r}: create_adapter is not a class; name the class it "

@@ -11,7 +11,7 @@ from devmesh.domain.limits import MAX_CONFIG_BYTES, MAX_PROVIDER_NAME, json_prob
 from devmesh.domain.models import Credentials
 from devmesh.tools.naming import looks_like_id
 
-__all__ = ["CatalogEntry", "OperationInfo", "ToolCreate", "ToolUpdate"]
+__all__ = ["CatalogEntry", "OperationInfo", "ProviderInfo", "ToolCreate", "ToolUpdate"]
 
 # Tool names are the first part of operation names ({instance}.{operation}, and on
 # MCP {instance}_{operation} by default; see devmesh/tools/naming.py). No dot, which
@@ -126,12 +126,23 @@ class OperationInfo(BaseModel):
     idempotent: bool
 
 
+class ProviderInfo(BaseModel):
+    """What agents are told about a provider: MCP's instructions and tool descriptions."""
+
+    name: str
+    title: str
+    description: str
+    operations: list[str]
+
+
 class CatalogEntry(BaseModel):
     """One callable (instance, operation) pair, as MCP lists it."""
 
     tool: str
     provider: str
     operation: OperationInfo
+    provider_title: str = ""
+    provider_description: str = ""
 
     @property
     def qualified_name(self) -> str:

@@ -38,7 +38,13 @@ from devmesh.security.vault import Vault
 from devmesh.store.db import Database
 from devmesh.store.rows import ToolRow, utcnow
 from devmesh.tools.idempotency import IdempotencyStore, check_key, request_hash
-from devmesh.tools.models import CatalogEntry, OperationInfo, ToolCreate, ToolUpdate
+from devmesh.tools.models import (
+    CatalogEntry,
+    OperationInfo,
+    ProviderInfo,
+    ToolCreate,
+    ToolUpdate,
+)
 from devmesh.tools.naming import looks_like_id
 
 __all__ = ["ToolService", "ToolUpdated"]
@@ -238,7 +244,13 @@ class ToolService:
         if self._catalogs is not None and (cached := self._catalogs.get(tenant.id)) is not None:
             return cached
         entries = [
-            CatalogEntry(tool=tool.name, provider=tool.provider, operation=describe(op))
+            CatalogEntry(
+                tool=tool.name,
+                provider=tool.provider,
+                operation=describe(op),
+                provider_title=provider.title,
+                provider_description=provider.description,
+            )
             for tool in await self.list_tools(tenant)
             if (provider := self._registry.get(tool.provider)) is not None
             for op in provider.operations
@@ -247,6 +259,18 @@ class ToolService:
         if self._catalogs is not None:
             self._catalogs[tenant.id] = entries
         return entries
+
+    def providers(self) -> list[ProviderInfo]:
+        """The installed providers, as agents should know them."""
+        return [
+            ProviderInfo(
+                name=provider.name,
+                title=provider.title,
+                description=provider.description,
+                operations=[op.name for op in provider.operations],
+            )
+            for provider in self._registry
+        ]
 
     async def execute(
         self,
