@@ -157,7 +157,7 @@ async def test_failed_only_logs_hold_the_failed_jobs_lines_without_terminal_code
     assert not any("\x1b" in line.text or "section_" in line.text for line in lines)
     assert [line.number for line in lines] == list(range(1, len(lines) + 1))
     every = await adapter.read_log_lines(build.id, failed_only=False)
-    assert [line.step for line in every][0] == "build/compile"
+    assert every[0].step == "build/compile"
 
 
 async def test_a_long_trace_keeps_its_end(http: httpx.AsyncClient, gitlab: GitLabStandin) -> None:
