@@ -24,6 +24,7 @@ from tests.standins.gitlab.fixture import GitLabStandin
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 TOKEN = "glpat-mcp-tests-only"
+INVALID = "upstream_invalid_argument"
 DEADLINE_S = 30.0
 FAILING: dict[str, Any] = {
     "stages": ["build", "test"],
@@ -106,12 +107,12 @@ async def test_an_agent_triggers_watches_reads_logs_and_lists_failures(
 @pytest.mark.parametrize(
     ("tool", "arguments", "code"),
     [
-        ("gitlab_trigger_build", {"project": "group/app", "commit": "abc"}, "upstream_invalid_argument"),
+        ("gitlab_trigger_build", {"project": "group/app", "commit": "abc"}, INVALID),
         ("gitlab_trigger_build", {"project": "group/nope", "branch": "main"}, "upstream_not_found"),
-        ("gitlab_trigger_build", {"project": "group/app", "branch": "no-such"}, "upstream_invalid_argument"),
-        ("gitlab_get_build_status", {"build_id": "1234"}, "upstream_invalid_argument"),
+        ("gitlab_trigger_build", {"project": "group/app", "branch": "no-such"}, INVALID),
+        ("gitlab_get_build_status", {"build_id": "1234"}, INVALID),
         ("gitlab_get_build_status", {"build_id": "group/app#999999"}, "upstream_not_found"),
-        ("gitlab_list_builds", {}, "upstream_invalid_argument"),
+        ("gitlab_list_builds", {}, INVALID),
         ("gitlab_get_build_logs", {"build_id": "group/app#1", "lines": 0}, "invalid_input"),
     ],
 )  # fmt: skip
