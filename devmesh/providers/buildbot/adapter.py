@@ -12,7 +12,7 @@ kinds of id, and every operation takes both:
   a ``br-`` id resolves to. It is Buildbot's global build id, not the per-builder
   number shown in the UI (that one is ``Build.number``).
 
-Statuses (``results``), logs (``logs``), pipelines (``pipelines``) and artifacts
+Statuses (``builds``), logs (``logs``), pipelines (``pipelines``) and artifacts
 (``artifacts``) are described in their modules; this class puts them together.
 """
 
@@ -24,24 +24,18 @@ import time
 from devmesh.adapters.registry import Connection
 from devmesh.domain.errors import AdapterError, UpstreamInvalidArgument
 from devmesh.domain.models import (
-    Artifact,
-    ArtifactChunk,
     Build,
     BuildRequest,
     BuildStatus,
     LogLine,
-    Pipeline,
-    PipelineRequest,
-    PipelineRun,
 )
 from devmesh.providers.buildbot import logs
-from devmesh.providers.buildbot.artifacts import Artifacts
-from devmesh.providers.buildbot.builds import Builds
+from devmesh.providers.buildbot.artifacts import ArtifactOperations
+from devmesh.providers.buildbot.builds import BUILD_PROPERTIES, RESULTS_FOR_STATUS, Builds
 from devmesh.providers.buildbot.catalog import Catalog, force_params
 from devmesh.providers.buildbot.client import BuildbotClient
 from devmesh.providers.buildbot.models import BuildbotConfig
-from devmesh.providers.buildbot.pipelines import Pipelines
-from devmesh.providers.buildbot.results import BUILD_PROPERTIES, RESULTS_FOR_STATUS
+from devmesh.providers.buildbot.pipelines import PipelineOperations
 
 __all__ = ["BuildbotAdapter"]
 
@@ -50,7 +44,7 @@ _CANCEL_WAIT_S = 10.0
 _POLL_S = 0.2
 
 
-class BuildbotAdapter:
+class BuildbotAdapter(PipelineOperations, ArtifactOperations):
     """CI operations on one Buildbot master. Keep one per tool instance: it caches the
     master's builders and force schedulers, and its login session."""
 
@@ -67,8 +61,6 @@ class BuildbotAdapter:
         )
         self._catalog = Catalog(self._client, scheduler=self._config.scheduler)
         self._builds = Builds(self._client, self._catalog)
-        self._pipelines = Pipelines(self._client, self._catalog, self._builds)
-        self._artifacts = Artifacts(self._client, self._builds)
 
     # --- CIAdapter -------------------------------------------------------------------
 
@@ -171,27 +163,4 @@ class BuildbotAdapter:
             found.buildid,
             failed_only=failed_only,
             max_lines=self._config.max_log_lines,
-        )
-
-    # --- PipelineAdapter --------------------------------------------------------------
-
-    async def list_pipelines(self) -> list[Pipeline]:
-        return await self._pipelines.list_pipelines()
-
-    async def trigger_pipeline(self, request: PipelineRequest) -> PipelineRun:
-        return await self._pipelines.trigger_pipeline(request)
-
-    async def get_pipeline_run(self, run_id: str) -> PipelineRun:
-        return await self._pipelines.get_pipeline_run(run_id)
-
-    # --- ArtifactAdapter --------------------------------------------------------------
-
-    async def list_artifacts(self, build_id: str) -> list[Artifact]:
-        return await self._artifacts.list_artifacts(build_id)
-
-    async def read_artifact(
-        self, build_id: str, artifact_id: str, *, offset: int, limit: int
-    ) -> ArtifactChunk:
-        return await self._artifacts.read_artifact(
-            build_id, artifact_id, offset=offset, limit=limit
         )

@@ -21,7 +21,7 @@ from devmesh.providers.buildbot.builds import Builds
 from devmesh.providers.buildbot.client import BuildbotClient
 from devmesh.providers.buildbot.models import WireBuildData
 
-__all__ = ["Artifacts"]
+__all__ = ["ArtifactOperations"]
 
 _LOG_ARTIFACT = re.compile(r"log-([0-9]{1,18})")
 _LINK_ARTIFACT = re.compile(r"link-([0-9]{1,18})-([0-9]{1,9})")
@@ -31,10 +31,11 @@ _ROUTABLE_NAME = re.compile(r"[a-zA-Z_-][.a-zA-Z0-9_-]*")
 _LOG_TYPES = {"s": "text/plain", "t": "text/plain", "h": "text/html"}
 
 
-class Artifacts:
-    def __init__(self, client: BuildbotClient, builds: Builds) -> None:
-        self._client = client
-        self._builds = builds
+class ArtifactOperations:
+    """``ArtifactAdapter``'s methods, mixed into ``BuildbotAdapter``."""
+
+    _client: BuildbotClient
+    _builds: Builds
 
     async def list_artifacts(self, build_id: str) -> list[Artifact]:
         found = await self._builds.find(build_id)

@@ -42,7 +42,6 @@ T = TypeVar("T")
 # JSON-RPC codes that mean the caller asked for something malformed, not that the
 # master broke: invalid request, method not found, invalid params.
 _RPC_CALLER_ERRORS = frozenset({-32600, -32601, -32602})
-_BASE_URL_HINT = BASE_URL_HINT
 RawRead = Window
 
 
@@ -148,7 +147,7 @@ class BuildbotClient:
         return await self._get(
             "/builders",
             what="list builders",
-            hint=_BASE_URL_HINT,
+            hint=BASE_URL_HINT,
             parse=lambda r: _items(r, "builders", WireBuilder),
         )
 
@@ -156,7 +155,7 @@ class BuildbotClient:
         return await self._get(
             "/forceschedulers",
             what="list force schedulers",
-            hint=_BASE_URL_HINT,
+            hint=BASE_URL_HINT,
             parse=lambda r: _items(r, "forceschedulers", WireForceScheduler),
         )
 

@@ -15,9 +15,9 @@ from typing import Literal
 
 from devmesh.adapters.concurrency import gather_bounded
 from devmesh.domain.models import LogLine
+from devmesh.providers.buildbot.builds import FAILED_STEP_RESULTS
 from devmesh.providers.buildbot.client import BuildbotClient
 from devmesh.providers.buildbot.models import WireLog, WireLogChunk, WireStep
-from devmesh.providers.buildbot.results import FAILED_STEP_RESULTS
 
 __all__ = ["read_log_lines"]
 

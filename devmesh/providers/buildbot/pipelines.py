@@ -15,24 +15,30 @@ import re
 from devmesh.adapters import rollup
 from devmesh.domain.errors import AdapterError, UpstreamNotFound
 from devmesh.domain.models import Build, BuildStatus, Pipeline, PipelineRequest, PipelineRun
-from devmesh.providers.buildbot.builds import Builds
+from devmesh.providers.buildbot.builds import (
+    BUILD_PROPERTIES,
+    RETRY,
+    Builds,
+    build_property,
+    status_of,
+)
+from devmesh.providers.buildbot.builds import time_of as _time
 from devmesh.providers.buildbot.catalog import Catalog, force_params, settable
 from devmesh.providers.buildbot.client import BuildbotClient
 from devmesh.providers.buildbot.models import WireBuild
-from devmesh.providers.buildbot.results import BUILD_PROPERTIES, RETRY, build_property, status_of
-from devmesh.providers.buildbot.results import time_of as _time
 
-__all__ = ["Pipelines"]
+__all__ = ["PipelineOperations"]
 
 _RUN_PREFIX = "bs-"
 _RUN_ID = re.compile(r"bs-([0-9]{1,18})")
 
 
-class Pipelines:
-    def __init__(self, client: BuildbotClient, catalog: Catalog, builds: Builds) -> None:
-        self._client = client
-        self._catalog = catalog
-        self._builds = builds
+class PipelineOperations:
+    """``PipelineAdapter``'s methods, mixed into ``BuildbotAdapter``."""
+
+    _client: BuildbotClient
+    _catalog: Catalog
+    _builds: Builds
 
     async def list_pipelines(self) -> list[Pipeline]:
         schedulers = await self._catalog.schedulers.get(max_age=0)
