@@ -12,9 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 
-import httpx
 import structlog
 from fastapi import FastAPI
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -23,7 +21,8 @@ from redis.asyncio import Redis
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
-from devmesh.adapters.egress import EgressPolicy, EgressTransport
+from devmesh.adapters.clients import HttpClients
+from devmesh.adapters.egress import EgressPolicy
 from devmesh.adapters.registry import ProviderRegistry
 from devmesh.adapters.resilience import Resilience
 from devmesh.api.errors import install_error_handlers
@@ -95,23 +94,14 @@ async def open_services(
         stack.push_async_callback(db.close)
         if settings.auto_migrate:
             await db.upgrade()
-        # One pooled client for every upstream call: connections are reused across
-        # calls and tenants. Credentials travel per request, and the cookie jar
-        # accepts nothing, so no session can pass from one tenant's call to another's.
-        # Every connection it opens passes the egress policy; no proxy or .netrc from
-        # the environment applies (trust_env=False), as either would slip past it.
+        # Pooled clients for every upstream call, one per TLS policy: connections are
+        # reused across calls and tenants. Credentials travel per request, and no
+        # client keeps cookies, so no session can pass from one tenant's call to
+        # another's. Every connection passes the egress policy; no proxy or .netrc
+        # from the environment applies, as either would slip past it.
         egress = _egress_policy(settings)
-        http = await stack.enter_async_context(
-            httpx.AsyncClient(
-                transport=EgressTransport(
-                    egress, limits=httpx.Limits(max_connections=200, max_keepalive_connections=50)
-                ),
-                cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-                timeout=httpx.Timeout(30.0, connect=5.0),
-                follow_redirects=False,
-                trust_env=False,
-            )
-        )
+        clients = HttpClients(egress)
+        stack.push_async_callback(clients.aclose)
         # httpx logs every request's full URL at info, and httpcore its traces at debug:
         # the service logs its own calls, without them.
         for name in ("httpx", "httpcore"):
@@ -146,7 +136,7 @@ async def open_services(
                 db=db,
                 registry=registry,
                 vault=Vault(master_key),
-                http=http,
+                clients=clients,
                 egress=egress,
                 resilience=resilience,
                 cache_ttl=settings.cache_ttl,

@@ -9,7 +9,12 @@ import pytest
 
 from tests.support.backends import start_postgres, start_redis
 
-pytest_plugins = ["tests.support.canary", "tests.support.app", "tests.support.fixtures"]
+pytest_plugins = [
+    "tests.support.canary",
+    "tests.support.app",
+    "tests.support.fixtures",
+    "tests.standins.gitlab.fixture",
+]
 
 
 @pytest.fixture(scope="session")

@@ -286,13 +286,14 @@ class EgressTransport(httpx.AsyncHTTPTransport):
     """httpx's transport, with a connection pool that opens sockets through the policy.
 
     No proxy from the environment: a proxy would be the only address checked.
+    ``verify=False`` skips TLS certificate checks (a tool instance's ``verify_tls``).
     """
 
-    def __init__(self, policy: EgressPolicy, *, limits: httpx.Limits) -> None:
-        super().__init__(limits=limits, trust_env=False)
+    def __init__(self, policy: EgressPolicy, *, limits: httpx.Limits, verify: bool = True) -> None:
+        super().__init__(limits=limits, trust_env=False, verify=verify)
         # httpx builds the same pool but offers no way to hand it a network backend.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

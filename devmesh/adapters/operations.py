@@ -50,6 +50,8 @@ class Operation(Generic[A]):
     read_only: bool = False
     destructive: bool = False
     idempotent: bool = False
+    # The adapter methods ``run`` calls; the registry checks the adapter has them.
+    requires: tuple[str, ...] = ()
 
 
 class BuildRef(_Input):
@@ -147,6 +149,7 @@ async def _search(adapter: CIAdapter, args: SearchBuildLogsInput) -> LogSearchRe
 CI_OPERATIONS: tuple[Operation[CIAdapter], ...] = (
     Operation(
         name="trigger_build",
+        requires=("trigger_build",),
         summary="Start a build of a project; returns the build, queued or running.",
         input_model=TriggerBuildInput,
         output_model=Build,
@@ -154,6 +157,7 @@ CI_OPERATIONS: tuple[Operation[CIAdapter], ...] = (
     ),
     Operation(
         name="get_build_status",
+        requires=("get_build",),
         summary="A build's status, timing and links.",
         input_model=BuildRef,
         output_model=Build,
@@ -163,6 +167,7 @@ CI_OPERATIONS: tuple[Operation[CIAdapter], ...] = (
     ),
     Operation(
         name="list_builds",
+        requires=("list_builds",),
         summary="Recent builds, newest first, optionally by project and status.",
         input_model=ListBuildsInput,
         output_model=BuildList,
@@ -172,6 +177,7 @@ CI_OPERATIONS: tuple[Operation[CIAdapter], ...] = (
     ),
     Operation(
         name="list_failed_builds",
+        requires=("list_builds",),
         summary="Recent failed builds, newest first.",
         input_model=ListFailedBuildsInput,
         output_model=BuildList,
@@ -181,6 +187,7 @@ CI_OPERATIONS: tuple[Operation[CIAdapter], ...] = (
     ),
     Operation(
         name="get_build_logs",
+        requires=("read_log_lines",),
         summary="A build's log: the last N lines, or a page from a cursor; never unbounded.",
         input_model=GetBuildLogsInput,
         output_model=LogPage,
@@ -190,6 +197,7 @@ CI_OPERATIONS: tuple[Operation[CIAdapter], ...] = (
     ),
     Operation(
         name="search_build_logs",
+        requires=("read_log_lines",),
         summary="Find lines matching a regular expression in a build's log, with context.",
         input_model=SearchBuildLogsInput,
         output_model=LogSearchResult,
@@ -199,6 +207,7 @@ CI_OPERATIONS: tuple[Operation[CIAdapter], ...] = (
     ),
     Operation(
         name="cancel_build",
+        requires=("cancel_build",),
         summary="Stop a running build or drop a queued one.",
         input_model=BuildRef,
         output_model=Build,
@@ -208,6 +217,7 @@ CI_OPERATIONS: tuple[Operation[CIAdapter], ...] = (
     ),
     Operation(
         name="retry_build",
+        requires=("retry_build",),
         summary="Run a finished build again with the same inputs; returns the new build.",
         input_model=BuildRef,
         output_model=Build,
@@ -258,6 +268,7 @@ async def _get_pipeline(adapter: PipelineAdapter, args: PipelineRunRef) -> Pipel
 PIPELINE_OPERATIONS: tuple[Operation[PipelineAdapter], ...] = (
     Operation(
         name="list_pipelines",
+        requires=("list_pipelines",),
         summary="The pipelines trigger_pipeline can start, with their projects and parameters.",
         input_model=ListPipelinesInput,
         output_model=PipelineList,
@@ -267,6 +278,7 @@ PIPELINE_OPERATIONS: tuple[Operation[PipelineAdapter], ...] = (
     ),
     Operation(
         name="trigger_pipeline",
+        requires=("trigger_pipeline",),
         summary="Start a pipeline: one build of each of its projects; returns the run, queued.",
         input_model=TriggerPipelineInput,
         output_model=PipelineRun,
@@ -274,6 +286,7 @@ PIPELINE_OPERATIONS: tuple[Operation[PipelineAdapter], ...] = (
     ),
     Operation(
         name="get_pipeline",
+        requires=("get_pipeline_run",),
         summary="A pipeline run's overall status and each of its builds.",
         input_model=PipelineRunRef,
         output_model=PipelineRun,
@@ -329,6 +342,7 @@ async def _download_artifact(
 ARTIFACT_OPERATIONS: tuple[Operation[ArtifactAdapter], ...] = (
     Operation(
         name="get_artifacts",
+        requires=("list_artifacts",),
         summary="The files a build left: stored files, step logs, and links it published.",
         input_model=BuildRef,
         output_model=ArtifactList,
@@ -338,6 +352,7 @@ ARTIFACT_OPERATIONS: tuple[Operation[ArtifactAdapter], ...] = (
     ),
     Operation(
         name="download_artifact",
+        requires=("read_artifact",),
         summary="Read part of an artifact: up to max_bytes from offset, as text or base64; "
         "never the whole file unasked.",
         input_model=DownloadArtifactInput,

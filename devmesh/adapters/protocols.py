@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from devmesh.domain.models import (
     Artifact,
@@ -16,7 +17,30 @@ from devmesh.domain.models import (
     PipelineRun,
 )
 
-__all__ = ["Adapter", "ArtifactAdapter", "CIAdapter", "LogSelection", "PipelineAdapter"]
+__all__ = [
+    "Adapter",
+    "ArtifactAdapter",
+    "CIAdapter",
+    "LogSelection",
+    "PipelineAdapter",
+    "is_unsupported",
+    "unsupported",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_UNSUPPORTED = "__devmesh_unsupported__"
+
+
+def unsupported(method: F) -> F:
+    """Mark an adapter method the upstream cannot serve: the operations needing it are
+    not offered (checked at start-up, without calling it). Its body should raise
+    ``NotImplementedError``, for a caller that reaches it some other way."""
+    setattr(method, _UNSUPPORTED, True)
+    return method
+
+
+def is_unsupported(method: Any) -> bool:
+    return bool(getattr(method, _UNSUPPORTED, False))
 
 
 class LogSelection(Protocol):
@@ -38,8 +62,9 @@ class Adapter(Protocol):
 class CIAdapter(Adapter, Protocol):
     """A CI system. A provider lists the operations it supports; only those become tools.
 
-    A method a provider does not support may raise ``NotImplementedError``; the
-    operation that needs it is then simply not offered.
+    A method the upstream cannot serve is marked ``@unsupported`` (and raises
+    ``NotImplementedError``): the operations that need it are then not offered, as the
+    registry sees at start-up. A method missing altogether fails start-up.
     """
 
     async def trigger_build(self, request: BuildRequest) -> Build: ...

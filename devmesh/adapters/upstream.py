@@ -1,5 +1,5 @@
-"""The provider kit's upstream HTTP pieces: request URLs, ``Retry-After``, and upstream
-text made safe to show.
+"""The provider kit's upstream HTTP pieces: request URLs, ``Retry-After`` and rate-limit
+reset headers, and upstream text made safe to show.
 
 Upstream words reach callers only through ``Redactor.excerpt``: nothing from a 401 or
 403 (a refusal's body is where a proxy echoes the credentials it refused), and from
@@ -33,6 +33,7 @@ __all__ = [
     "REDACTED",
     "Redactor",
     "join_url",
+    "rate_limit_wait",
     "retry_after",
 ]
 
@@ -82,6 +83,30 @@ def retry_after(response: httpx.Response) -> float | None:
         # An HTTP-date is always GMT; a date without a zone must not be read as local time.
         when = when.replace(tzinfo=UTC)
     return min(max(0.0, when.timestamp() - time.time()), MAX_RETRY_AFTER_S)
+
+
+# Rate-limit reset headers, as GitLab (RateLimit-Reset), GitHub (X-RateLimit-Reset) and
+# the IETF draft (RateLimit-Reset) send them: seconds to wait, or a Unix time.
+_RESET_HEADERS = ("ratelimit-reset", "x-ratelimit-reset")
+# A reset value this large is a Unix time, not a number of seconds (2001-09-09).
+_EPOCH_THRESHOLD = 1_000_000_000
+
+
+def rate_limit_wait(response: httpx.Response) -> float | None:
+    """Seconds to wait before asking again: ``Retry-After`` when sent, else a rate-limit
+    reset header (delta seconds or a Unix time), clamped to ``MAX_RETRY_AFTER_S``."""
+    waited = retry_after(response)
+    if waited is not None:
+        return waited
+    for name in _RESET_HEADERS:
+        value = response.headers.get(name, "").strip()
+        if not re.fullmatch(r"\d+(\.\d+)?", value):
+            continue
+        seconds = float(value)
+        if seconds >= _EPOCH_THRESHOLD:
+            seconds = max(0.0, seconds - time.time())
+        return min(seconds, MAX_RETRY_AFTER_S)
+    return None
 
 
 def _encodings(secret: str) -> set[str]:

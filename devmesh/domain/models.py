@@ -213,25 +213,26 @@ class LogSearchResult(_Model):
 
 
 class Credentials(_Model):
-    """What a tenant stores for one tool instance. Never logged, never returned."""
+    """What a tenant stores for one tool instance. Never logged, never returned.
 
-    type: Literal["personal_access_token", "bearer", "basic", "api_key"] = "bearer"
+    Which types a tool takes, and which fields each needs, is its provider's to say
+    (``adapters.credentials.CredentialScheme``); ToolService checks them against it.
+    """
+
+    type: str = Field(
+        default="bearer",
+        pattern=r"^[a-z][a-z0-9_]{0,31}$",
+        description="A credential type the tool's provider takes, e.g. basic, bearer.",
+    )
     token: str | None = Field(default=None, max_length=MAX_CREDENTIAL_FIELD)
     username: str | None = Field(default=None, max_length=MAX_CREDENTIAL_FIELD)
     password: str | None = Field(default=None, max_length=MAX_CREDENTIAL_FIELD)
     api_key: str | None = Field(default=None, max_length=MAX_CREDENTIAL_FIELD)
 
     @model_validator(mode="after")
-    def _complete(self) -> Credentials:
-        needed = {
-            "personal_access_token": ("token",),
-            "bearer": ("token",),
-            "basic": ("username", "password"),
-            "api_key": ("api_key",),
-        }[self.type]
-        missing = [name for name in needed if not getattr(self, name)]
-        if missing:
-            raise ValueError(f"type {self.type!r} needs {' and '.join(missing)}")
+    def _something(self) -> Credentials:
+        if not (self.token or self.username or self.password or self.api_key):
+            raise ValueError("credentials need a token, username, password or api_key")
         return self
 
     def __repr__(self) -> str:
@@ -247,6 +248,7 @@ class ToolInstance(_Model):
     provider: str
     base_url: str
     config: dict[str, Any] = Field(default_factory=dict)
+    verify_tls: bool = True
     credential_mode: Literal["stored", "passthrough", "either"] = "either"
     resilience: dict[str, Any] = Field(
         default_factory=dict, description="The resilience settings that differ from defaults."

@@ -13,7 +13,7 @@ Every tool passes through ``_tool``, which names it (``devmesh.tools.naming``:
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import mcp_types as types
@@ -25,7 +25,7 @@ from devmesh.domain.errors import DevMeshError, InvalidInput, UnknownTool
 from devmesh.domain.models import Tenant
 from devmesh.mcp.errors import error_result, internal_error_result
 from devmesh.mcp.schemas import portable_input, portable_output
-from devmesh.tools.models import CatalogEntry
+from devmesh.tools.models import CatalogEntry, ProviderInfo
 from devmesh.tools.naming import CANONICAL_SEPARATOR, Separator, ToolNames
 from devmesh.tools.service import ToolService
 
@@ -36,18 +36,25 @@ CallerResolver = Callable[[Context], Awaitable[tuple[Tenant, str | None]]]
 """Returns the caller's tenant and, when sent, its own upstream token."""
 
 
-def instructions(separator: Separator) -> str:
+def instructions(separator: Separator, providers: Sequence[ProviderInfo] = ()) -> str:
+    """The server's instructions: how tools are named, then each installed provider in
+    its own words (``Provider.description``) with the operations it offers."""
     example = f"ci{separator}trigger_build"
-    return (
+    text = (
         "Developer Mesh exposes your team's DevOps tools. Each tool is named "
-        f"'<instance>{separator}<operation>', e.g. '{example}'. Builds are identified by the "
-        "id trigger_build or list_builds returns. Logs are bounded: get_build_logs returns the "
-        "last lines (or a page from a cursor) and search_build_logs finds lines by regular "
-        "expression. Pipelines run several builds together: list_pipelines names them, "
-        "trigger_pipeline starts one and get_pipeline follows the run. get_artifacts lists a "
-        "build's files and download_artifact reads one a window at a time. Mutating tools take "
-        "an optional idempotency_key: repeat a call with the same key and it runs only once."
+        f"'<instance>{separator}<operation>', e.g. '{example}'. Ids an operation returns "
+        "(builds, pipeline runs, artifacts) are what the other operations of the same "
+        "instance take. Reads are bounded: logs and artifacts come a page or a window at "
+        "a time, with a cursor or offset for the next. Mutating tools take an optional "
+        "idempotency_key: repeat a call with the same key and it runs only once."
     )
+    lines = [
+        f"- {provider.title} ({provider.name}): "
+        + (f"{provider.description} " if provider.description else "")
+        + f"Operations: {', '.join(provider.operations)}."
+        for provider in providers
+    ]
+    return text + ("\n\nProviders:\n" + "\n".join(lines) if lines else "")
 
 
 _IDEMPOTENCY_KEY = "idempotency_key"
@@ -69,6 +76,20 @@ def _input_schema(entry: CatalogEntry) -> dict[str, Any]:
     return {**schema, "properties": properties}
 
 
+def _description(entry: CatalogEntry) -> str:
+    # Not every client shows the server's instructions; every one shows this. Only the
+    # description's first sentence: the whole of it, on every tool of every instance,
+    # would cost more tokens than the instructions that already carry it once.
+    title = entry.provider_title or entry.provider
+    about = f" {_first_sentence(entry.provider_description)}" if entry.provider_description else ""
+    return f"{entry.operation.summary} ({title} tool '{entry.tool}'.{about})"
+
+
+def _first_sentence(text: str) -> str:
+    head, dot, _ = text.partition(". ")
+    return head + dot.strip()
+
+
 def _tool(entry: CatalogEntry, names: ToolNames) -> types.Tool:
     op = entry.operation
     title = f"{entry.tool}: {op.name.replace('_', ' ')}"
@@ -78,7 +99,7 @@ def _tool(entry: CatalogEntry, names: ToolNames) -> types.Tool:
     return types.Tool(
         name=names.name(entry),
         title=title,
-        description=f"{op.summary} ({entry.provider} tool '{entry.tool}')",
+        description=_description(entry),
         input_schema=portable_input(_input_schema(entry)),
         output_schema=portable_output(op.output_schema),
         annotations=types.ToolAnnotations(
@@ -154,7 +175,7 @@ def build_server(
         "developer-mesh",
         version="0.1.0",
         title="Developer Mesh",
-        instructions=instructions(separator),
+        instructions=instructions(separator, tools.providers()),
         # Lists change only when a tenant registers or removes a tool; a short
         # private TTL lets clients skip re-listing on every turn.
         cache_hints={"tools/list": CacheHint(ttl_ms=30_000, scope="private")},

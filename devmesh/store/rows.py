@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, MetaData, String, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    MetaData,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy import (
+    true as sa_true,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -83,6 +94,7 @@ class ToolRow(Base):
     base_url: Mapped[str] = mapped_column(String(2048))
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     credential_mode: Mapped[str] = mapped_column(String(16), default="either")
+    verify_tls: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
     resilience: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     credentials_key_id: Mapped[str | None] = mapped_column(String(32), default=None)
     credentials_sealed: Mapped[bytes | None] = mapped_column(default=None)

@@ -11,7 +11,7 @@ from devmesh.domain.limits import MAX_CONFIG_BYTES, MAX_PROVIDER_NAME, json_prob
 from devmesh.domain.models import Credentials
 from devmesh.tools.naming import looks_like_id
 
-__all__ = ["CatalogEntry", "OperationInfo", "ToolCreate", "ToolUpdate"]
+__all__ = ["CatalogEntry", "OperationInfo", "ProviderInfo", "ToolCreate", "ToolUpdate"]
 
 # Tool names are the first part of operation names ({instance}.{operation}, and on
 # MCP {instance}_{operation} by default; see devmesh/tools/naming.py). No dot, which
@@ -65,9 +65,15 @@ class ToolCreate(BaseModel):
         max_length=MAX_PROVIDER_NAME,
         description="A registered provider, e.g. 'buildbot'.",
     )
-    base_url: BaseUrl = Field(
+    base_url: BaseUrl | None = Field(
+        default=None,
         description="The tool's base URL, e.g. http://ci.internal:8010: no credentials, "
-        "query or fragment in it."
+        "query or fragment in it. Optional for providers with a default (gitlab.com).",
+    )
+    verify_tls: bool = Field(
+        default=True,
+        description="Check the tool's TLS certificate. Turn off only for a server with a "
+        "self-signed certificate on a network you trust.",
     )
     config: ToolConfig = Field(default_factory=dict, description=_CONFIG_HELP)
     credential_mode: CredentialMode = Field(
@@ -103,6 +109,7 @@ class ToolUpdate(BaseModel):
         default=None, description="New credentials to store, encrypted, for the new base_url."
     )
     config: ToolConfig | None = Field(default=None, description=_CONFIG_HELP)
+    verify_tls: bool | None = None
     credential_mode: CredentialMode | None = None
     resilience: ResiliencePolicy | None = Field(
         default=None, description="Replaces the whole policy; omitted fields get defaults."
@@ -119,12 +126,23 @@ class OperationInfo(BaseModel):
     idempotent: bool
 
 
+class ProviderInfo(BaseModel):
+    """What agents are told about a provider: MCP's instructions and tool descriptions."""
+
+    name: str
+    title: str
+    description: str
+    operations: list[str]
+
+
 class CatalogEntry(BaseModel):
     """One callable (instance, operation) pair, as MCP lists it."""
 
     tool: str
     provider: str
     operation: OperationInfo
+    provider_title: str = ""
+    provider_description: str = ""
 
     @property
     def qualified_name(self) -> str:

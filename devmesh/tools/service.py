@@ -8,6 +8,7 @@ is reported exactly like a missing one.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import uuid
 from collections import OrderedDict
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import httpx
 import structlog
 from cachetools import TTLCache
 from pydantic import BaseModel, ValidationError
@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from devmesh.adapters.clients import HttpClients
 from devmesh.adapters.egress import EgressDenied, EgressPolicy, origin_of
 from devmesh.adapters.operations import Operation
 from devmesh.adapters.protocols import Adapter
@@ -37,7 +38,13 @@ from devmesh.security.vault import Vault
 from devmesh.store.db import Database
 from devmesh.store.rows import ToolRow, utcnow
 from devmesh.tools.idempotency import IdempotencyStore, check_key, request_hash
-from devmesh.tools.models import CatalogEntry, OperationInfo, ToolCreate, ToolUpdate
+from devmesh.tools.models import (
+    CatalogEntry,
+    OperationInfo,
+    ProviderInfo,
+    ToolCreate,
+    ToolUpdate,
+)
 from devmesh.tools.naming import looks_like_id
 
 __all__ = ["ToolService", "ToolUpdated"]
@@ -98,19 +105,19 @@ class ToolService:
         db: Database,
         registry: ProviderRegistry,
         vault: Vault,
-        http: httpx.AsyncClient,
+        clients: HttpClients,
         egress: EgressPolicy,
         resilience: Resilience,
         cache_ttl: float = 0.0,
     ) -> None:
         """``cache_ttl`` > 0 lets ``execute`` reuse a tool's row that long. Changes made
         here drop the tenant's entries at once; other replicas see them within the TTL.
-        ``egress`` refuses a tool's address up front; ``http`` enforces it again on
+        ``egress`` refuses a tool's address up front; ``clients`` enforce it again on
         every connection, whatever the address resolves to by then."""
         self._db = db
         self._registry = registry
         self._vault = vault
-        self._http = http
+        self._clients = clients
         self._egress = egress
         self._resilience = resilience
         self._idempotency = IdempotencyStore(db)
@@ -130,15 +137,17 @@ class ToolService:
     async def register_tool(self, tenant: Tenant, spec: ToolCreate) -> ToolInstance:
         provider = self._provider(spec.provider)
         config = _validate_config(provider, spec.config)
-        await self._check_destination(str(spec.base_url))
+        base_url = _base_url(provider, spec.base_url)
+        await self._check_destination(base_url)
         now = utcnow()
         row = ToolRow(
             id=str(uuid.uuid4()),
             tenant_id=tenant.id,
             name=spec.name,
             provider=provider.name,
-            base_url=str(spec.base_url).rstrip("/"),
+            base_url=base_url,
             config=config,
+            verify_tls=spec.verify_tls,
             credential_mode=spec.credential_mode,
             resilience=spec.resilience.model_dump(exclude_unset=True),
             created_at=now,
@@ -188,6 +197,8 @@ class ToolService:
                     row.config = _validate_config(self._provider(row.provider), changes.config)
                 if changes.credential_mode is not None:
                     row.credential_mode = changes.credential_mode
+                if changes.verify_tls is not None:
+                    row.verify_tls = changes.verify_tls
                 if changes.resilience is not None:
                     row.resilience = changes.resilience.model_dump(exclude_unset=True)
                 row.updated_at = utcnow()
@@ -233,7 +244,13 @@ class ToolService:
         if self._catalogs is not None and (cached := self._catalogs.get(tenant.id)) is not None:
             return cached
         entries = [
-            CatalogEntry(tool=tool.name, provider=tool.provider, operation=describe(op))
+            CatalogEntry(
+                tool=tool.name,
+                provider=tool.provider,
+                operation=describe(op),
+                provider_title=provider.title,
+                provider_description=provider.description,
+            )
             for tool in await self.list_tools(tenant)
             if (provider := self._registry.get(tool.provider)) is not None
             for op in provider.operations
@@ -242,6 +259,18 @@ class ToolService:
         if self._catalogs is not None:
             self._catalogs[tenant.id] = entries
         return entries
+
+    def providers(self) -> list[ProviderInfo]:
+        """The installed providers, as agents should know them."""
+        return [
+            ProviderInfo(
+                name=provider.name,
+                title=provider.title,
+                description=provider.description,
+                operations=[op.name for op in provider.operations],
+            )
+            for provider in self._registry
+        ]
 
     async def execute(
         self,
@@ -358,6 +387,12 @@ class ToolService:
             raise InvalidInput(f"base_url is refused: {exc.message}", field="base_url") from None
 
     def _seal(self, row: ToolRow, credentials: Credentials) -> None:
+        scheme = self._provider(row.provider).credentials
+        if (problem := scheme.problem(credentials)) is not None:
+            field, message = problem
+            raise InvalidInput(
+                f"{row.provider} credentials: {message}", field=f"credentials.{field}"
+            )
         origin = origin_of(row.base_url)
         row.credentials_key_id, row.credentials_sealed = self._vault.encrypt(
             credentials.model_dump_json().encode(),
@@ -378,7 +413,16 @@ class ToolService:
 
     def _credentials(self, row: ToolRow, upstream_token: str | None) -> Credentials | None:
         if upstream_token and row.credential_mode in ("passthrough", "either"):
-            return Credentials(type="bearer", token=upstream_token)
+            # The provider says what a caller's own token is (Bearer, PRIVATE-TOKEN, ...).
+            scheme = self._provider(row.provider).credentials
+            passed = scheme.passthrough_credentials(upstream_token)
+            if passed is None:
+                raise InvalidInput(
+                    f"{row.provider} tools cannot take the caller's own token; "
+                    "store credentials for the tool instead",
+                    field="X-Upstream-Token",
+                )
+            return passed
         if row.credential_mode == "passthrough":
             raise InvalidInput(
                 f"tool {row.name!r} takes the caller's own credentials: send X-Upstream-Token",
@@ -413,7 +457,11 @@ class ToolService:
         config = provider.config_model.model_validate(row.config)
         adapter = provider.create_adapter(
             Connection(
-                base_url=row.base_url, config=config, credentials=credentials, http=self._http
+                base_url=row.base_url,
+                config=config,
+                credentials=credentials,
+                http=self._clients.client(verify_tls=row.verify_tls),
+                policy=dataclasses.replace(provider.http, verify_tls=row.verify_tls),
             )
         )
         self._adapters[key] = adapter
@@ -431,6 +479,16 @@ def _validate_config(provider: Provider, config: Mapping[str, Any]) -> dict[str,
     return validated.model_dump(mode="json", exclude_unset=True)
 
 
+def _base_url(provider: Provider, given: object | None) -> str:
+    if given is not None:
+        return str(given).rstrip("/")
+    if provider.default_base_url is None:
+        raise InvalidInput(
+            f"base_url is required: {provider.name} has no default address", field="base_url"
+        )
+    return provider.default_base_url.rstrip("/")
+
+
 def _forget_credentials(row: ToolRow) -> None:
     row.credentials_key_id, row.credentials_sealed, row.credentials_origin = None, None, None
 
@@ -443,6 +501,7 @@ def _instance(row: ToolRow) -> ToolInstance:
         provider=row.provider,
         base_url=row.base_url,
         config=dict(row.config),
+        verify_tls=row.verify_tls,
         credential_mode=row.credential_mode,  # type: ignore[arg-type]
         resilience=dict(row.resilience or {}),
         has_credentials=row.credentials_sealed is not None,

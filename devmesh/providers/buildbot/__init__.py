@@ -10,6 +10,7 @@ from devmesh.adapters.operations import ARTIFACT_OPERATIONS, CI_OPERATIONS, PIPE
 from devmesh.adapters.registry import Provider
 from devmesh.providers.buildbot.adapter import BuildbotAdapter
 from devmesh.providers.buildbot.models import BuildbotConfig
+from devmesh.providers.buildbot.session import CREDENTIALS
 
 __all__ = ["BuildbotAdapter", "BuildbotConfig", "provider"]
 
@@ -28,5 +29,6 @@ provider = Provider(
     create_adapter=BuildbotAdapter,
     operations=(*CI_OPERATIONS, *PIPELINE_OPERATIONS, *ARTIFACT_OPERATIONS),
     config_model=BuildbotConfig,
+    credentials=CREDENTIALS,
     docs_url="https://docs.buildbot.net/latest/developer/rest.html",
 )

@@ -1,0 +1,1 @@
+"""Stand-ins: test doubles of outside services that cannot run on these machines."""
