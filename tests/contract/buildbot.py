@@ -6,8 +6,8 @@ only with the stored basic credentials, and wrong ones are refused.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from devmesh.domain.models import BuildRequest, Credentials, PipelineRequest
@@ -19,8 +19,8 @@ __all__ = ["BUILDBOT"]
 _LOGIN = ("admin", "pw-for-contract-tests")
 
 
-@contextmanager
-def _serve(scratch: Path) -> Iterator[Server]:
+@asynccontextmanager
+async def _serve(scratch: Path) -> AsyncIterator[Server]:
     with run_buildbot(scratch, auth=_LOGIN) as master:
         user, password = _LOGIN
         yield Server(
@@ -40,5 +40,6 @@ BUILDBOT = ProviderTarget(
     unknown_build_ids=("999999", "br-999999", "not-a-build"),
     bad_credentials=Credentials(type="basic", username="admin", password="not-the-password"),
     pipeline=PipelineRequest(pipeline="release"),
-    has_artifacts=True,
+    unknown_pipeline="no-such-pipeline",
+    unknown_artifact_id="log-999999",
 )

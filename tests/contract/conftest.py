@@ -6,7 +6,7 @@ only for the targets that offer the feature.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -22,7 +22,7 @@ from tests.support.live import LiveService, tenant_with_tool
 AdapterAt = Callable[[str, Credentials | None], Any]
 _FEATURES: dict[str, Callable[[ProviderTarget], bool]] = {
     "pipelines": lambda target: target.pipeline is not None,
-    "artifacts": lambda target: target.has_artifacts,
+    "artifacts": lambda target: target.unknown_artifact_id is not None,
 }
 
 
@@ -36,8 +36,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="package")
-def server(target: ProviderTarget, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with target.serve(tmp_path_factory.mktemp(f"contract-{target.provider}")) as running:
+async def server(
+    target: ProviderTarget, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Server]:
+    async with target.serve(tmp_path_factory.mktemp(f"contract-{target.provider}")) as running:
         yield running
 
 

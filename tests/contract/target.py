@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ class ProviderTarget:
     """
 
     provider: str
-    serve: Callable[[Path], AbstractContextManager[Server]]
+    serve: Callable[[Path], AbstractAsyncContextManager[Server]]
     succeeds: BuildRequest
     fails: BuildRequest
     error_line: str
@@ -39,8 +39,12 @@ class ProviderTarget:
     unknown_build_ids: tuple[str, ...]
     bad_credentials: Credentials
     config: Mapping[str, Any] = field(default_factory=dict)
+    # Offers pipelines: one that runs to succeeded, and a well-formed id of none.
     pipeline: PipelineRequest | None = None
-    has_artifacts: bool = False
+    unknown_pipeline: str = ""
+    # Offers artifacts (a succeeds build leaves a downloadable one under MAX_BYTES):
+    # a well-formed artifact id that no build has.
+    unknown_artifact_id: str | None = None
 
     def tool(
         self, name: str, base_url: str, *, resilience: Mapping[str, Any] | None = None

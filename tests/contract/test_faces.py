@@ -4,6 +4,7 @@ and the REST operations, over real HTTP to the service on loopback."""
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
@@ -47,7 +48,8 @@ async def test_an_agent_finds_a_failing_builds_error_line_in_its_logs_and_by_sea
         # The dotted name is accepted too.
         found = structured(
             await client.call_tool(
-                "ci.search_build_logs", {"build_id": done["id"], "pattern": target.error_line}
+                "ci.search_build_logs",
+                {"build_id": done["id"], "pattern": re.escape(target.error_line)},
             )
         )
         failed = structured(

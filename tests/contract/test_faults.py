@@ -21,7 +21,6 @@ from devmesh.mcp.errors import error_payload
 from tests.contract.agent import trigger_arguments
 from tests.contract.conftest import ToolAt
 from tests.contract.target import ProviderTarget, Server
-from tests.support.canary import CANARY
 from tests.support.live import LiveService, mcp_client
 from tests.upstream import Upstream, run_upstream
 
@@ -47,8 +46,11 @@ def agent(tenant_at: ToolAt, proxy: Upstream) -> ToolAt:
     return register
 
 
-async def list_builds(client: Client) -> Any:
-    return await client.call_tool("ci.list_builds", {"limit": 1})
+async def list_builds(client: Client, target: ProviderTarget) -> Any:
+    # With a project: some providers (GitLab) list per project only.
+    return await client.call_tool(
+        "ci_list_builds", {"project": target.succeeds.project, "limit": 1}
+    )
 
 
 async def metric(live: LiveService, line: str) -> float:
@@ -70,27 +72,31 @@ async def metric(live: LiveService, line: str) -> float:
     ],
 )
 async def test_a_read_is_retried_through_transient_faults_and_succeeds(
-    live: LiveService, proxy: Upstream, agent: ToolAt, fault: dict[str, Any]
+    live: LiveService,
+    proxy: Upstream,
+    agent: ToolAt,
+    target: ProviderTarget,
+    fault: dict[str, Any],
 ) -> None:
     key = await agent()
     await proxy.inject(**fault, count=2, method=READS)
 
-    async with mcp_client(live.mcp_url, key, upstream_token=CANARY) as client:
-        result = await list_builds(client)
+    async with mcp_client(live.mcp_url, key) as client:
+        result = await list_builds(client, target)
 
     assert result.is_error is False, result.content
     assert (await proxy.stats()).faulted == 2
 
 
 async def test_a_read_waits_out_a_429_retry_after_and_succeeds(
-    live: LiveService, proxy: Upstream, agent: ToolAt
+    live: LiveService, proxy: Upstream, agent: ToolAt, target: ProviderTarget
 ) -> None:
     key = await agent()
     await proxy.inject("status", status=429, retry_after="1", count=1, method=READS)
 
     async with mcp_client(live.mcp_url, key) as client:
         started = time.monotonic()
-        result = await list_builds(client)
+        result = await list_builds(client, target)
         waited = time.monotonic() - started
 
     assert result.is_error is False, result.content
@@ -98,13 +104,13 @@ async def test_a_read_waits_out_a_429_retry_after_and_succeeds(
 
 
 async def test_an_attempt_that_hangs_past_its_timeout_is_abandoned_and_retried(
-    live: LiveService, proxy: Upstream, agent: ToolAt
+    live: LiveService, proxy: Upstream, agent: ToolAt, target: ProviderTarget
 ) -> None:
     key = await agent(attempt_timeout=1.0)
     await proxy.inject("hang", seconds=20, count=1, method=READS)
 
     async with mcp_client(live.mcp_url, key) as client:
-        result = await list_builds(client)
+        result = await list_builds(client, target)
 
     assert result.is_error is False, result.content
     assert (await proxy.stats()).faulted == 1
@@ -134,16 +140,16 @@ async def test_the_breaker_opens_fails_fast_then_half_opens_and_closes_on_recove
     open_before = await metric(live, opened)
 
     async with mcp_client(live.mcp_url, key) as client:
-        failures = [error_payload(await list_builds(client))["error"] for _ in range(3)]
+        failures = [error_payload(await list_builds(client, target))["error"] for _ in range(3)]
         seen_by_upstream = (await proxy.stats()).total
-        fast = await list_builds(client)
+        fast = await list_builds(client, target)
         assert (await proxy.stats()).total == seen_by_upstream
         assert await metric(live, opened) == open_before + 1
 
         await proxy.clear()
         await anyio.sleep(1.2)
-        probe = await list_builds(client)
-        after = await list_builds(client)
+        probe = await list_builds(client, target)
+        after = await list_builds(client, target)
 
     assert failures == ["upstream_unavailable"] * 3
     payload = error_payload(fast)

@@ -43,7 +43,7 @@ async def test_a_pipeline_runs_to_succeeded_and_its_builds_are_ordinary_builds(
 @pytest.mark.offers("pipelines")
 async def test_an_unknown_pipeline_is_not_found(adapter: Any, target: ProviderTarget) -> None:
     with pytest.raises(UpstreamNotFound):
-        await adapter.trigger_pipeline(PipelineRequest(pipeline="no-such-pipeline"))
+        await adapter.trigger_pipeline(PipelineRequest(pipeline=target.unknown_pipeline))
     for run_id in target.unknown_build_ids:
         with pytest.raises(UpstreamNotFound):
             await adapter.get_pipeline_run(run_id)
@@ -89,7 +89,7 @@ async def test_an_artifact_downloads_in_bounded_pages_that_join_up_to_the_whole(
             "ci_download_artifact", {**where, "max_bytes": MAX_BYTES + 1}
         )
         missing = await client.call_tool(
-            "ci_download_artifact", {**where, "artifact_id": f"{artifact['id']}-missing"}
+            "ci_download_artifact", {**where, "artifact_id": target.unknown_artifact_id}
         )
     assert done["status"] == "succeeded"
     assert whole["truncated"] is False
