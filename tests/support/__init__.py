@@ -9,7 +9,11 @@
 * ``buildbot``: a real Buildbot master and worker.
 * ``fixtures``: the servers tests borrow per module (``buildbot``, ``live``,
   ``canned_upstream`` and its per-test clean view ``upstream``); a pytest plugin.
-* ``http``: request helpers (``bearer``).
+* ``http``: request helpers (``bearer``, ``service_like_client``).
+* ``polling``: bounded waits until a build or pipeline run settles.
+* ``standin``: a test double in its own process (serving it, starting and stopping it).
 
-The fault-injecting upstream itself is ``tests.upstream``, a process of its own.
+The fault-injecting upstream is ``tests.upstream`` and the GitLab stand-in
+``tests.standins.gitlab``, each a process of its own; the provider contract suite is
+``tests.contract``.
 """

@@ -14,28 +14,17 @@ session and resets it before each test::
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import re
-import signal
-import sys
-import tempfile
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-__all__ = ["GitLabStandin", "gitlab_standin", "gitlab_standin_process", "run_gitlab"]
+from tests.support.standin import run_standin
 
-_REPO = Path(__file__).resolve().parents[3]
-_START_TIMEOUT_S = 20.0
-_STOP_TIMEOUT_S = 5.0
+__all__ = ["GitLabStandin", "gitlab_standin", "gitlab_standin_process", "run_gitlab"]
 
 
 @dataclass(frozen=True)
@@ -120,71 +109,10 @@ class GitLabStandin:
 @asynccontextmanager
 async def run_gitlab() -> AsyncIterator[GitLabStandin]:
     """Start the stand-in on a free loopback port; stop it by PID on exit."""
-    with tempfile.TemporaryDirectory(prefix="devmesh-gitlab-") as scratch:
-        log = Path(scratch) / "gitlab.log"
-        with log.open("wb") as log_file:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "tests.standins.gitlab", "--port", "0",
-                cwd=_REPO, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=log_file,
-            )  # fmt: skip
-        try:
-            base_url = await _started(process, log)
-            async with httpx.AsyncClient(base_url=base_url, trust_env=False, timeout=10) as control:
-                await _answering(control, process, log)
-                yield GitLabStandin(base_url=base_url, pid=process.pid, control=control)
-        finally:
-            await _stop(process)
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-async def _started(process: asyncio.subprocess.Process, log: Path) -> str:
-    assert process.stdout is not None
-    try:
-        async with asyncio.timeout(_START_TIMEOUT_S):
-            line = (await process.stdout.readline()).decode()
-    except TimeoutError:
-        raise RuntimeError(f"GitLab stand-in printed no port:\n{_tail(log)}") from None
-    match = re.fullmatch(r"listening on (http://\S+)\s*", line)
-    if match is None:
-        raise RuntimeError(f"GitLab stand-in did not start ({line!r}):\n{_tail(log)}")
-    return match.group(1)
-
-
-async def _answering(
-    control: httpx.AsyncClient, process: asyncio.subprocess.Process, log: Path
-) -> None:
-    deadline = time.monotonic() + _START_TIMEOUT_S
-    while True:
-        if process.returncode is not None:
-            raise RuntimeError(f"GitLab stand-in exited with {process.returncode}:\n{_tail(log)}")
-        with contextlib.suppress(httpx.TransportError):
-            if (await control.get("/_standin/health")).status_code == 200:
-                return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"GitLab stand-in did not answer:\n{_tail(log)}")
-        await asyncio.sleep(0.05)
-
-
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(process.pid, signal.SIGTERM)
-        try:
-            async with asyncio.timeout(_STOP_TIMEOUT_S):
-                await process.wait()
-            return
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGKILL)
-    async with asyncio.timeout(_STOP_TIMEOUT_S):
-        await process.wait()
+    async with run_standin(
+        "tests.standins.gitlab", health="/_standin/health", what="GitLab stand-in"
+    ) as running:
+        yield GitLabStandin(base_url=running.base_url, pid=running.pid, control=running.control)
 
 
 @pytest.fixture(scope="session")
