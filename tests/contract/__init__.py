@@ -10,18 +10,24 @@ How a provider plugs in (three steps):
 
 1. Write ``tests/contract/<provider>.py`` with a ``ProviderTarget``
    (``tests/contract/target.py``): the provider's entry-point name, its tool
-   ``config``, a ``serve`` context manager that starts its test server in a scratch
-   directory and yields a ``Server`` (the base URL, working credentials, or ``None``
-   when the server is open), and the facts the scenarios need:
+   ``config``, a ``serve`` async context manager that starts its test server in a
+   scratch directory, seeds it, and yields a ``Server`` (the base URL, and working
+   credentials or ``None`` when the server is open), and the facts the scenarios need:
 
    * ``succeeds``: a ``BuildRequest`` that finishes ``succeeded`` within seconds;
-   * ``fails`` and ``error_line``: one that finishes ``failed``, with a line in its
-     logs that contains ``error_line``;
+   * ``fails`` and ``error_line``: one that finishes ``failed``, with ``error_line``
+     (literal text) in its logs;
    * ``runs_long``: one that stays ``running`` long enough to be cancelled;
-   * ``unknown_project`` and ``unknown_build_ids``: names the server has never heard of;
+   * ``unknown_project`` and ``unknown_build_ids``: well-formed names the server has
+     never heard of;
    * ``bad_credentials``: credentials the server refuses;
-   * ``pipeline`` (optional): a ``PipelineRequest`` that runs to ``succeeded``;
-   * ``has_artifacts``: whether a ``succeeds`` build leaves a downloadable artifact.
+   * ``pipeline`` and ``unknown_pipeline`` (if it offers pipelines): a
+     ``PipelineRequest`` that runs to ``succeeded``, and an id of no pipeline;
+   * ``unknown_artifact_id`` (if it offers artifacts): an id of no artifact; a
+     ``succeeds`` build must leave a downloadable artifact smaller than 1 MiB.
+
+   ``tests/contract/buildbot.py`` (a real master) and ``tests/contract/gitlab.py``
+   (the GitLab stand-in) are the examples.
 
 2. Add it to ``TARGETS`` in ``tests/contract/targets.py``.
 
