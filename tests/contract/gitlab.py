@@ -24,13 +24,16 @@ _ERROR = "AssertionError: expected 2, got 3"
 _PIPELINE = "group/app#schedule-1"  # the first schedule of a fresh stand-in
 
 
-def _script(*, fails: bool = False, duration_s: float = 0.3) -> dict[str, Any]:
+def _script(*, fails: bool = False, duration_s: float = 0.1) -> dict[str, Any]:
+    # Short waits keep the suite fast; the stand-in still goes through every state.
     return {
         "stages": ["build", "test"],
+        "created_s": 0.02,
         "jobs": [
             {
                 "name": "compile",
                 "stage": "build",
+                "queued_s": 0.05,
                 "duration_s": duration_s,
                 "script": ["$ make", "compiling", "compiled ok"],
                 "artifacts": {"dist/app.txt": "the app, built\n" * 20},
@@ -38,6 +41,8 @@ def _script(*, fails: bool = False, duration_s: float = 0.3) -> dict[str, Any]:
             {
                 "name": "unit",
                 "stage": "test",
+                "queued_s": 0.05,
+                "duration_s": 0.1,
                 "fails": fails,
                 "script": ["$ pytest", "collected 12 items", _ERROR if fails else "12 passed"],
             },
