@@ -256,6 +256,18 @@ async def test_a_wrong_token_is_an_auth_failure_without_the_token(
     assert "glpat-wrong-token-value" not in str(caught.value)
 
 
+async def test_ping_reads_the_version_with_the_stored_token(adapter: GitLabAdapter) -> None:
+    await adapter.ping()
+
+
+async def test_ping_with_a_wrong_token_is_an_auth_failure(
+    http: httpx.AsyncClient, gitlab: GitLabStandin
+) -> None:
+    wrong = Credentials(type="private_token", token="glpat-wrong-token-value")
+    with pytest.raises(UpstreamAuthFailed):
+        await make_adapter(http, gitlab.base_url, credentials=wrong).ping()
+
+
 async def test_a_bearer_token_and_a_job_token_are_sent_as_gitlab_documents(
     http: httpx.AsyncClient, gitlab: GitLabStandin
 ) -> None:
