@@ -12,7 +12,6 @@ holding a delivery simply lets the lease lapse, and another claims it again.
 from __future__ import annotations
 
 from datetime import timedelta
-
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
