@@ -23,7 +23,7 @@ async def test_a_tenant_sees_only_its_own_events(
     client: httpx.AsyncClient, services: Services
 ) -> None:
     acme, acme_key = await services.tenants.create_tenant("acme")
-    globex, globex_key = await services.tenants.create_tenant("globex")
+    globex, _ = await services.tenants.create_tenant("globex")
     mine, theirs = an_event(acme.id, subject="1"), an_event(globex.id, subject="1")
     await publish(services.db, [mine, theirs])
 
