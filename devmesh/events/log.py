@@ -81,6 +81,6 @@ class EventLog:
 def _cursor(cursor: str | None) -> int:
     if cursor is None:
         return 0
-    if not cursor.isdigit() or len(cursor) > 18:
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
         raise InvalidInput("cursor is not one this API returned", field="cursor")
     return int(cursor)

@@ -173,7 +173,7 @@ class SqlEventBus:
         return [_dead_letter(delivery, event) for delivery, event in rows]
 
     async def replay(self, dead_letter_id: str, *, tenant_id: str | None) -> DeadLetter:
-        if not dead_letter_id.isdigit():
+        if not (dead_letter_id.isascii() and dead_letter_id.isdigit()) or len(dead_letter_id) > 18:
             raise NotFound(f"no dead letter {dead_letter_id!r}")
         now = utcnow()
         async with self._db.session() as session:
