@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from devmesh.adapters.clients import HttpClients
 from devmesh.adapters.egress import EgressPolicy
 from devmesh.adapters.operations import CI_OPERATIONS
 from devmesh.adapters.registry import Connection, Provider, ProviderRegistry
@@ -50,7 +51,15 @@ class FakeCI:
         return Build(id=build_id, project="app", status=BuildStatus.RUNNING)
 
 
-FAKE = Provider(name="fake", title="Fake CI", create_adapter=FakeCI, operations=CI_OPERATIONS)
+# Only the operations whose adapter methods FakeCI has: the registry refuses the rest.
+FAKE = Provider(
+    name="fake",
+    title="Fake CI",
+    create_adapter=FakeCI,
+    operations=tuple(
+        op for op in CI_OPERATIONS if all(hasattr(FakeCI, method) for method in op.requires)
+    ),
+)
 TOOL = {"name": "ci", "provider": "fake", "base_url": "http://127.0.0.1:9"}
 
 
@@ -137,15 +146,15 @@ async def test_when_the_event_cannot_be_written_the_call_record_and_key_roll_bac
     services: Services = app.state.services
     resilience = Resilience(metrics=Metrics(), tracer=TracerProvider().get_tracer("test"))
     await resilience.start()
-    async with httpx.AsyncClient() as http:
+    egress = EgressPolicy.own(host="127.0.0.1", port=1, allow_loopback=True, allow_private=True)
+    clients = HttpClients(egress)
+    try:
         tools = ToolService(
             db=services.db,
             registry=ProviderRegistry([FAKE]),
             vault=Vault(b"k" * 32),
-            http=http,
-            egress=EgressPolicy.own(
-                host="127.0.0.1", port=1, allow_loopback=True, allow_private=True
-            ),
+            clients=clients,
+            egress=egress,
             resilience=resilience,
             outbox=BrokenOutbox(),
         )
@@ -157,7 +166,9 @@ async def test_when_the_event_cannot_be_written_the_call_record_and_key_roll_bac
             await tools.execute(
                 tenant, "ci", "trigger_build", {"project": "app"}, idempotency_key="k-1"
             )
-    await resilience.close()
+    finally:
+        await clients.aclose()
+        await resilience.close()
 
     assert await _count(services, ToolCallRow) == 0
     assert await _count(services, EventRow) == 0
