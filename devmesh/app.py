@@ -29,8 +29,15 @@ from devmesh.api.errors import install_error_handlers
 from devmesh.api.gate import IngressGate
 from devmesh.api.middleware import RequestContextMiddleware
 from devmesh.api.openapi import install_openapi
-from devmesh.api.routers import health, keys, tenant, tools
+from devmesh.api.routers import events, health, keys, tenant, tools
 from devmesh.config import Settings
+from devmesh.events.bus import EventBus
+from devmesh.events.handlers import HandlerRegistry
+from devmesh.events.log import EventLog
+from devmesh.events.outbox import Outbox
+from devmesh.events.sql import SqlEventBus
+from devmesh.events.streams import RedisEventBus
+from devmesh.events.worker import Worker, route_for, running
 from devmesh.mcp.http import McpHttpEndpoint, resolve_http_caller
 from devmesh.mcp.server import build_server
 from devmesh.observability.metrics import Metrics
@@ -56,6 +63,9 @@ class Services:
     registry: ProviderRegistry
     tools: ToolService
     rate_limiter: InboundRateLimiter
+    bus: EventBus
+    events: EventLog
+    worker: Worker
     redis: Redis | None = None
 
     def health_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
@@ -77,8 +87,10 @@ async def open_services(
     metrics: Metrics | None = None,
     registry: ProviderRegistry | None = None,
     tracer_provider: TracerProvider | None = None,
+    handlers: HandlerRegistry | None = None,
 ) -> AsyncIterator[Services]:
-    """Build every long-lived object; ``registry`` replaces the installed providers."""
+    """Build every long-lived object; ``registry`` replaces the installed providers and
+    ``handlers`` the installed event handlers."""
     metrics = metrics or Metrics()
     async with AsyncExitStack() as stack:
         if tracer_provider is None:
@@ -126,6 +138,25 @@ async def open_services(
         stack.push_async_callback(resilience.close)
         await resilience.start()
         registry = registry or ProviderRegistry.from_entry_points()
+        handlers = handlers if handlers is not None else HandlerRegistry.from_entry_points()
+        route = route_for(handlers, settings.events)
+        bus: EventBus
+        if redis is not None:
+            bus = RedisEventBus(
+                db,
+                redis,
+                router=route,
+                claim_idle=settings.events.claim_idle,
+                stream=settings.events.stream,
+                block=settings.events.poll_interval,
+            )
+        else:
+            bus = SqlEventBus(db, router=route, claim_idle=settings.events.claim_idle)
+        await bus.start()
+        stack.push_async_callback(bus.close)
+        worker = Worker(
+            db=db, bus=bus, handlers=handlers, settings=settings.events, metrics=metrics
+        )
         yield Services(
             settings=settings,
             db=db,
@@ -140,8 +171,12 @@ async def open_services(
                 egress=egress,
                 resilience=resilience,
                 cache_ttl=settings.cache_ttl,
+                outbox=Outbox(on_commit=worker.wake),
             ),
             rate_limiter=InboundRateLimiter(settings.rate_limit, limits_storage, metrics),
+            bus=bus,
+            events=EventLog(db),
+            worker=worker,
             redis=redis,
         )
 
@@ -185,18 +220,31 @@ def create_app(
     *,
     registry: ProviderRegistry | None = None,
     tracer_provider: TracerProvider | None = None,
+    handlers: HandlerRegistry | None = None,
+    run_worker: bool | None = None,
 ) -> FastAPI:
     """The ASGI app. ``tracer_provider`` replaces the one built from settings (tests
-    pass one with an in-memory exporter)."""
+    pass one with an in-memory exporter). The event worker runs in the process when
+    ``run_worker`` says so, by default when ``events.in_process_worker`` does."""
+    in_process_worker = settings.events.in_process_worker if run_worker is None else run_worker
     metrics = Metrics()
     own_tracing = tracer_provider is None
     tracer_provider = tracer_provider or build_tracer_provider(settings.tracing)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_services(
-            settings, metrics=metrics, registry=registry, tracer_provider=tracer_provider
-        ) as services:
+        async with AsyncExitStack() as stack:
+            services = await stack.enter_async_context(
+                open_services(
+                    settings,
+                    metrics=metrics,
+                    registry=registry,
+                    tracer_provider=tracer_provider,
+                    handlers=handlers,
+                )
+            )
+            if in_process_worker:
+                await stack.enter_async_context(running(services.worker))
             mcp_server = build_server(
                 services.tools, resolve_http_caller, separator=settings.tool_name_separator
             )
@@ -224,6 +272,7 @@ def create_app(
     app.include_router(tenant.router)
     app.include_router(keys.router)
     app.include_router(tools.router)
+    app.include_router(events.router)
     install_openapi(app)
     app.router.routes.append(_McpRoute())
     # Added last, runs first: the request context wraps the gate, so refusals are

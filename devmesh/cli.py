@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import signal
 import sys
@@ -99,11 +100,16 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 @cli.command()
 @click.option("--host", default=None, help="Interface to bind (default from settings).")
 @click.option("--port", type=int, default=None, help="Port to bind (default from settings).")
+@click.option(
+    "--no-worker",
+    is_flag=True,
+    help="Do not run the event worker in this process (run `devmesh worker` instead).",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Run the HTTP service: REST API and MCP."""
+def serve(ctx: click.Context, host: str | None, port: int | None, no_worker: bool) -> None:
+    """Run the HTTP service: REST API and MCP (and the event worker, unless told not to)."""
     settings = _settings(ctx)
-    app = create_app(settings)
+    app = create_app(settings, run_worker=False if no_worker else None)
     config = uvicorn_config(
         app, settings, host=host or settings.host, port=settings.port if port is None else port
     )
@@ -251,6 +257,99 @@ def config_check(ctx: click.Context) -> None:
     database = "configured" if settings.database_url else f"sqlite in {settings.data_dir}"
     bus = "redis" if settings.redis_url else "in-process"
     click.echo(f"configuration ok (database: {database}, bus: {bus})")
+
+
+@cli.command("worker")
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run the event worker until SIGTERM or Ctrl-C: dispatch, deliver, retry.
+
+    Any number may run: on PostgreSQL they share the queue table, with Redis the
+    stream's consumer group."""
+
+    async def work(services: Services) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in _SIGNALS:
+            loop.add_signal_handler(sig, stop.set)
+        await services.worker.run(stop)
+
+    _run(ctx, work)
+
+
+@cli.group()
+def events() -> None:
+    """Inspect events and the dead-letter queue (every tenant's, unless --tenant)."""
+
+
+@events.command("list")
+@click.option("--tenant", default=None, help="Only this tenant's (id).")
+@click.option("--type", "type_", default=None, help="Only this type, e.g. build.failed.")
+@click.option("--tool", default=None, help="Only this tool (name or id).")
+@click.option("--subject", default=None, help="Only about this build or pipeline run.")
+@click.option("--cursor", default=None, help="The next_cursor of a previous page.")
+@click.option("--limit", type=click.IntRange(1, 500), default=100)
+@click.pass_context
+def events_list(
+    ctx: click.Context,
+    tenant: str | None,
+    type_: str | None,
+    tool: str | None,
+    subject: str | None,
+    cursor: str | None,
+    limit: int,
+) -> None:
+    """Events, oldest first, as JSON."""
+
+    async def work(services: Services) -> dict[str, Any]:
+        page = await services.events.list(
+            tenant_id=tenant, type=type_, tool=tool, subject=subject, cursor=cursor, limit=limit
+        )
+        return {
+            "events": [event.model_dump(mode="json") for event in page.events],
+            "next_cursor": page.next_cursor,
+        }
+
+    _print_json(_run(ctx, work))
+
+
+@events.command("show")
+@click.argument("event_id")
+@click.pass_context
+def events_show(ctx: click.Context, event_id: str) -> None:
+    """One event, as JSON."""
+
+    async def work(services: Services) -> dict[str, Any]:
+        return (await services.events.get(event_id, tenant_id=None)).model_dump(mode="json")
+
+    _print_json(_run(ctx, work))
+
+
+@events.command("dlq")
+@click.option("--tenant", default=None, help="Only this tenant's (id).")
+@click.option("--limit", type=click.IntRange(1, 500), default=100)
+@click.pass_context
+def events_dlq(ctx: click.Context, tenant: str | None, limit: int) -> None:
+    """Dead letters, newest first: deliveries whose handler failed every attempt."""
+
+    async def work(services: Services) -> list[dict[str, Any]]:
+        letters = await services.bus.dead_letters(tenant_id=tenant, limit=limit)
+        return [dataclasses.asdict(letter) for letter in letters]
+
+    _print_json(_run(ctx, work))
+
+
+@events.command("replay")
+@click.argument("dead_letter_id")
+@click.pass_context
+def events_replay(ctx: click.Context, dead_letter_id: str) -> None:
+    """Deliver a dead letter again, with a fresh attempt count."""
+
+    async def work(services: Services) -> dict[str, Any]:
+        letter = await services.bus.replay(dead_letter_id, tenant_id=None)
+        return dataclasses.asdict(letter)
+
+    _print_json(_run(ctx, work))
 
 
 def main() -> None:

@@ -123,6 +123,58 @@ class EgressSettings(BaseModel):
         return value
 
 
+class RetryPolicySettings(BaseModel):
+    """How often a failing event handler is tried, and how long between tries."""
+
+    max_attempts: int = Field(
+        default=3, ge=1, le=100, description="Tries before the delivery goes to the DLQ."
+    )
+    backoff: Literal["exponential", "constant"] = Field(
+        default="exponential", description="exponential doubles the delay after each failure."
+    )
+    initial_delay: float = Field(default=1.0, gt=0, description="Seconds before the 2nd try.")
+    max_delay: float = Field(default=300.0, gt=0, description="Longest wait between tries.")
+
+
+class HandlerGroupSettings(BaseModel):
+    """Handling of one provider's events, as the original ``events.handlers.<provider>``."""
+
+    enabled: bool = True
+    workers: int | None = Field(
+        default=None, ge=1, description="Deliveries of this provider's events run at once."
+    )
+    retry_policy: RetryPolicySettings | None = None
+
+
+class EventsSettings(BaseModel):
+    in_process_worker: bool = Field(
+        default=True, description="devmesh serve runs the event worker in its own process."
+    )
+    workers: int = Field(
+        default=8, ge=1, le=256, description="Deliveries one worker process handles at once."
+    )
+    retry_policy: RetryPolicySettings = RetryPolicySettings()
+    handlers: dict[str, HandlerGroupSettings] = Field(
+        default_factory=dict, description="Per provider: enabled, workers, retry_policy."
+    )
+    poll_interval: float = Field(
+        default=0.5, gt=0, le=60, description="Seconds an idle worker waits before looking again."
+    )
+    claim_idle: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a claimed delivery may go unacknowledged before another "
+        "worker takes it over (a crashed worker's work).",
+    )
+    batch_size: int = Field(default=100, ge=1, le=1000, description="Deliveries claimed at once.")
+    stream: str = Field(
+        default="devmesh:events",
+        min_length=1,
+        max_length=100,
+        description="Redis key prefix of the stream, its consumer group and dead letters.",
+    )
+
+
 class TracingSettings(BaseModel):
     exporter: Literal["none", "otlp", "console"] = "none"
     service_name: str = "devmesh"
@@ -178,6 +230,7 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = RateLimitSettings()
     tracing: TracingSettings = TracingSettings()
     egress: EgressSettings = EgressSettings()
+    events: EventsSettings = EventsSettings()
 
     @field_validator("database_url")
     @classmethod

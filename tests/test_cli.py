@@ -1,5 +1,6 @@
 """The `devmesh` command as an operator uses it."""
 
+import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -8,6 +9,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from devmesh.cli import cli
+from devmesh.security.tenants import TenantService
+from devmesh.store.db import Database
+from tests.events.support import an_event, publish
 
 
 def last_line(text: str) -> str:
@@ -110,3 +114,29 @@ def test_every_command_has_help(run: Run, command: list[str]) -> None:
     result = run(*command, "--help")
     assert result.exit_code == 0
     assert "Usage:" in result.stdout
+
+
+def test_events_list_show_and_dlq_print_json_for_the_operator(run: Run, tmp_path: Path) -> None:
+    assert run("db", "upgrade").exit_code == 0
+
+    async def seed() -> str:
+        db = Database(f"sqlite+aiosqlite:///{(tmp_path / 'data' / 'devmesh.db').resolve()}")
+        try:
+            tenant, _ = await TenantService(db).create_tenant("acme")
+            event = an_event(tenant.id)
+            await publish(db, [event])
+            return event.id
+        finally:
+            await db.close()
+
+    event_id = asyncio.run(seed())
+    listed = json.loads(run("events", "list", "--type", "build.triggered").stdout)
+    shown = json.loads(run("events", "show", event_id).stdout)
+    dead = json.loads(run("events", "dlq").stdout)
+    missing = run("events", "replay", "12345")
+
+    assert [e["id"] for e in listed["events"]] == [event_id]
+    assert shown["subject"] == "1"
+    assert dead == []
+    assert missing.exit_code == 1
+    assert "no dead letter" in last_line(missing.stderr)

@@ -8,13 +8,15 @@ from fastapi import Depends, Request
 
 from devmesh.domain.errors import Unauthorized
 from devmesh.domain.models import Tenant
+from devmesh.events.bus import EventBus
+from devmesh.events.log import EventLog
 from devmesh.security.tenants import TenantService
 from devmesh.tools.service import ToolService
 
 if TYPE_CHECKING:
     from devmesh.app import Services
 
-__all__ = ["AppServices", "CurrentTenant", "Tenants", "Tools"]
+__all__ = ["AppServices", "Bus", "CurrentTenant", "Events", "Tenants", "Tools"]
 
 
 def _services(request: Request) -> Services:
@@ -30,6 +32,14 @@ def _tools(request: Request) -> ToolService:
     return _services(request).tools
 
 
+def _events(request: Request) -> EventLog:
+    return _services(request).events
+
+
+def _bus(request: Request) -> EventBus:
+    return _services(request).bus
+
+
 async def _current_tenant(request: Request) -> Tenant:
     # The gate (api/gate.py) authenticated the key before the body was read. Async
     # only so FastAPI calls it in place instead of in a worker thread.
@@ -43,3 +53,5 @@ AppServices = Annotated["Services", Depends(_services)]
 Tenants = Annotated[TenantService, Depends(_tenants)]
 CurrentTenant = Annotated[Tenant, Depends(_current_tenant)]
 Tools = Annotated[ToolService, Depends(_tools)]
+Events = Annotated[EventLog, Depends(_events)]
+Bus = Annotated[EventBus, Depends(_bus)]

@@ -66,6 +66,36 @@ class Metrics:
             ["scope", "direction"],
             registry=self.registry,
         )
+        # Events are labelled by type and handler: both are bounded sets named in code.
+        self.events_handled = Counter(
+            "devmesh_events_handled_total",
+            "Event deliveries settled, by event type, handler and outcome "
+            "(handled, duplicate, failed, dead_lettered).",
+            ["type", "handler", "outcome"],
+            registry=self.registry,
+        )
+        self.event_handler_duration = Histogram(
+            "devmesh_event_handler_duration_seconds",
+            "Time a handler took, with its transaction.",
+            ["handler"],
+            registry=self.registry,
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.events_queue_depth = Gauge(
+            "devmesh_events_queue_depth",
+            "Event deliveries not yet settled, plus events not yet dispatched.",
+            registry=self.registry,
+        )
+        self.events_lag = Gauge(
+            "devmesh_events_lag_seconds",
+            "Age of the oldest unsettled delivery or undispatched event.",
+            registry=self.registry,
+        )
+        self.events_dead = Gauge(
+            "devmesh_events_dead_letters",
+            "Deliveries in the dead-letter queue.",
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

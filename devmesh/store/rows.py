@@ -7,10 +7,14 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     ForeignKey,
+    Index,
+    Integer,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
 )
@@ -20,7 +24,18 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["ApiKeyRow", "Base", "IdempotencyKeyRow", "TenantRow", "ToolRow", "UtcDateTime"]
+__all__ = [
+    "ApiKeyRow",
+    "Base",
+    "EventDeliveryRow",
+    "EventRow",
+    "HandledEventRow",
+    "IdempotencyKeyRow",
+    "TenantRow",
+    "ToolCallRow",
+    "ToolRow",
+    "UtcDateTime",
+]
 
 # Stable constraint names, so migrations read the same on SQLite and PostgreSQL.
 _NAMING = {
@@ -121,3 +136,90 @@ class IdempotencyKeyRow(Base):
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+# --- events ---------------------------------------------------------------------------
+# SQLite only numbers rows by itself for an INTEGER PRIMARY KEY.
+_Seq = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class ToolCallRow(Base):
+    """A mutating tool call that succeeded, written in one transaction with its event."""
+
+    __tablename__ = "tool_calls"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    # No foreign key: the record of a call outlives the tool it called.
+    tool_id: Mapped[str] = mapped_column(String(36))
+    tool_name: Mapped[str] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(String(255), default=None)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class EventRow(Base):
+    """An event, and the outbox: ``dispatched_at`` is NULL until the bus has it.
+
+    ``seq`` orders events by commit and is the cursor of ``GET /api/v1/events``.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_tenant_seq", "tenant_id", "seq"),
+        Index("ix_events_undispatched", "dispatched_at", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(_Seq, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    tool_id: Mapped[str] = mapped_column(String(36))
+    tool_name: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str | None] = mapped_column(String(255), default=None)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+
+
+class EventDeliveryRow(Base):
+    """One event for one handler, on the SQL bus: the queue.
+
+    ``pending`` rows whose ``available_at`` has come are claimed by pushing
+    ``available_at`` a lease ahead, so a crashed worker's claim lapses by itself.
+    ``failures`` counts handler errors only (a crash is not the handler's fault);
+    at the policy's maximum the row turns ``dead``: the dead-letter queue.
+    """
+
+    __tablename__ = "event_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "handler"),
+        Index("ix_event_deliveries_due", "status", "available_at"),
+    )
+
+    id: Mapped[int] = mapped_column(_Seq, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    handler: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    claims: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class HandledEventRow(Base):
+    """Handler ``handler`` has handled event ``event_id``: written in the transaction
+    of the handler's own effects, so a redelivered event changes nothing."""
+
+    __tablename__ = "handled_events"
+
+    handler: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    handled_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

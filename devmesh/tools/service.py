@@ -32,11 +32,13 @@ from devmesh.adapters.registry import Connection, Provider, ProviderRegistry
 from devmesh.adapters.resilience import Resilience, ResiliencePolicy, ToolCall
 from devmesh.adapters.upstream import Redactor
 from devmesh.domain.errors import Conflict, DevMeshError, InvalidInput, NotFound, UnknownTool
+from devmesh.domain.events import ToolRef
 from devmesh.domain.limits import MAX_VALIDATION_ERRORS, check_call, shorten
 from devmesh.domain.models import Credentials, Tenant, ToolInstance
+from devmesh.events.outbox import Outbox, call_event
 from devmesh.security.vault import Vault
 from devmesh.store.db import Database
-from devmesh.store.rows import ToolRow, utcnow
+from devmesh.store.rows import IdempotencyKeyRow, ToolCallRow, ToolRow, utcnow
 from devmesh.tools.idempotency import IdempotencyStore, check_key, request_hash
 from devmesh.tools.models import (
     CatalogEntry,
@@ -109,6 +111,7 @@ class ToolService:
         egress: EgressPolicy,
         resilience: Resilience,
         cache_ttl: float = 0.0,
+        outbox: Outbox | None = None,
     ) -> None:
         """``cache_ttl`` > 0 lets ``execute`` reuse a tool's row that long. Changes made
         here drop the tenant's entries at once; other replicas see them within the TTL.
@@ -121,6 +124,7 @@ class ToolService:
         self._egress = egress
         self._resilience = resilience
         self._idempotency = IdempotencyStore(db)
+        self._outbox = outbox or Outbox()
         self._rows: TTLCache[tuple[str, str], ToolRow] | None = (
             TTLCache(maxsize=_ROW_CACHE_SIZE, ttl=cache_ttl) if cache_ttl > 0 else None
         )
@@ -304,8 +308,12 @@ class ToolService:
             raise InvalidInput(
                 f"invalid arguments for {row.name}.{op.name}: {message}", field=field
             ) from None
-        if idempotency_key is None or op.read_only:
+        if op.read_only:
             return await self._run(row, provider, op, args, upstream_token)
+        if idempotency_key is None:
+            result = await self._run(row, provider, op, args, upstream_token)
+            await self._record_call(tenant, row, op, result, idempotency_key=None)
+            return result
         key = check_key(idempotency_key)
         fingerprint = request_hash(
             tool=row.id, operation=op.name, arguments=args.model_dump(mode="json")
@@ -316,12 +324,13 @@ class ToolService:
             return replay
         try:
             result = await self._run(row, provider, op, args, upstream_token)
+            await self._record_call(tenant, row, op, result, idempotency_key=key)
         except BaseException:
-            # The call failed, so the key is free again for the caller's retry. Shielded:
-            # a cancelled request must not leave the key claimed for a day.
+            # The call failed (or its record did), so the key is free again for the
+            # caller's retry. Shielded: a cancelled request must not leave the key
+            # claimed for a day.
             await asyncio.shield(self._idempotency.release(tenant, key))
             raise
-        await self._idempotency.complete(tenant, key, result)
         return result
 
     async def _run(
@@ -360,6 +369,48 @@ class ToolService:
         _log.info("tool_call", tool=row.name, provider=row.provider, operation=op.name)
         result = await self._resilience.run(call, policy, attempt)
         return result.model_dump(mode="json")
+
+    # --- events: the outbox of mutating calls -----------------------------------
+
+    async def _record_call(
+        self,
+        tenant: Tenant,
+        row: ToolRow,
+        op: Operation[Any],
+        result: dict[str, Any],
+        *,
+        idempotency_key: str | None,
+    ) -> None:
+        """Record a successful mutating call, its idempotency result and its event in
+        one transaction: all of them or none (the outbox)."""
+        event = call_event(
+            tenant_id=tenant.id,
+            tool=ToolRef(id=row.id, name=row.name),
+            provider=row.provider,
+            operation=op.name,
+            result=result,
+        )
+        async with self._db.session() as session:
+            if idempotency_key is not None:
+                claimed = await session.get(IdempotencyKeyRow, (tenant.id, idempotency_key))
+                if claimed is not None:
+                    claimed.response = result
+            session.add(
+                ToolCallRow(
+                    id=str(uuid.uuid4()),
+                    tenant_id=tenant.id,
+                    tool_id=row.id,
+                    tool_name=row.name,
+                    operation=op.name,
+                    subject=event.subject,
+                    event_id=event.id,
+                    idempotency_key=idempotency_key,
+                    created_at=event.occurred_at,
+                )
+            )
+            await session.flush()
+            await self._outbox.add(session, event)
+        self._outbox.committed()
 
     # --- internals -------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import pytest
 
 from devmesh.adapters.registry import Connection
 from devmesh.domain.errors import (
+    UpstreamAuthFailed,
     UpstreamInvalidArgument,
     UpstreamNotFound,
     UpstreamRateLimited,
@@ -235,6 +236,18 @@ async def test_a_project_the_token_cannot_see_is_not_found_with_a_hint(
 ) -> None:
     with pytest.raises(UpstreamNotFound, match="may not see"):
         await adapter.trigger_build(BuildRequest(project="group/secret", branch="main"))
+
+
+async def test_ping_reads_the_version_with_the_stored_token(adapter: GitLabAdapter) -> None:
+    await adapter.ping()
+
+
+async def test_ping_with_a_wrong_token_is_an_auth_failure(
+    http: httpx.AsyncClient, gitlab: GitLabStandin
+) -> None:
+    wrong = Credentials(type="private_token", token="glpat-wrong-token-value")
+    with pytest.raises(UpstreamAuthFailed):
+        await make_adapter(http, gitlab.base_url, credentials=wrong).ping()
 
 
 async def test_a_bearer_token_and_a_job_token_are_sent_as_gitlab_documents(

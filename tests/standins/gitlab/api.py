@@ -237,6 +237,18 @@ def _listing(call: Call, items: list[dict[str, Any]]) -> Response:
 # --- projects (docs.gitlab.com/ee/api/projects.html#get-a-single-project) --------------
 
 
+async def get_version(call: Call) -> Response:
+    # docs.gitlab.com/ee/api/version.html: any authenticated user; fields as documented.
+    return JSONResponse(
+        {
+            "version": "17.5.0-ee",
+            "revision": "0a1b2c3d4e5",
+            "kas": {"enabled": False, "externalUrl": None, "version": None},
+            "enterprise": True,
+        }
+    )
+
+
 async def get_project(call: Call, project_id: str) -> Response:
     return JSONResponse(project_json(_project(call, project_id), call.base))
 
@@ -532,6 +544,7 @@ _P = f"/projects/{_ID}"
 
 # (method, pattern on the raw path after /api/v4, handler, needs a token)
 _TABLE: list[tuple[str, str, Handler, bool]] = [
+    ("GET", "/version", get_version, True),
     ("GET", _P, get_project, False),
     ("GET", f"{_P}/pipelines", list_pipelines, False),
     ("POST", f"{_P}/pipeline", create_pipeline, True),
