@@ -236,7 +236,11 @@ class BuildWatcher:
         wanted: list[str] = []
         if status is not BuildStatus.QUEUED:
             wanted.append(EventType.BUILD_STARTED)
-        if status.finished:
+        # A final state is reported when a second poll still sees it: the call that
+        # caused it (a cancel through Developer Mesh) or a webhook about it records
+        # its own event a moment after the CI shows it, and that event wins.
+        confirmed = status.finished and watch.last_status == status.value
+        if confirmed:
             wanted.append(_FINAL_OF[status])
         now = utcnow()
         current = str(build.get("id") or watch.build_id)
@@ -253,7 +257,7 @@ class BuildWatcher:
                 )
             )
             final_known = bool(recorded & _FINAL_TYPES)
-            done = status.finished or final_known
+            done = confirmed or final_known
             changed = await session.execute(
                 update(BuildWatchRow)
                 .where(BuildWatchRow.id == watch.id, BuildWatchRow.version == watch.version)
