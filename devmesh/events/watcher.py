@@ -56,8 +56,6 @@ _FINAL_OF = {
     BuildStatus.FAILED: EventType.BUILD_FAILED,
     BuildStatus.CANCELLED: EventType.BUILD_CANCELLED,
 }
-# A poll that failed without a Retry-After waits this many intervals at most.
-_MAX_BACKOFF_INTERVALS = 8
 
 
 class WatchBuilds:
@@ -212,13 +210,10 @@ class BuildWatcher:
             await self._stop(watch, SKIPPED, f"{exc.code}: the build cannot be read")
             return
         except DevMeshError as exc:
-            # Retry-After (or an open circuit's) pushes the next poll out; otherwise
-            # back off by the number of polls so far, up to a few intervals.
+            # The call's own retries are behind us (resilience): poll again after an
+            # interval, or later when Retry-After (or an open circuit's) says so.
             retry_after = getattr(exc, "retry_after", None)
-            wait = max(
-                interval * min(2 ** min(watch.polls, 10), _MAX_BACKOFF_INTERVALS),
-                float(retry_after or 0.0),
-            )
+            wait = max(interval, float(retry_after or 0.0))
             _log.info("watch_poll_deferred", watch_id=watch.id, error=exc.code, retry_in=wait)
             await self._reschedule(watch, wait)
             return
