@@ -37,6 +37,7 @@ from devmesh.events.log import EventLog
 from devmesh.events.outbox import Outbox
 from devmesh.events.sql import SqlEventBus
 from devmesh.events.streams import RedisEventBus
+from devmesh.events.watcher import BuildWatcher, watching
 from devmesh.events.worker import Worker, route_for, running
 from devmesh.mcp.http import McpHttpEndpoint, resolve_http_caller
 from devmesh.mcp.server import build_server
@@ -66,6 +67,7 @@ class Services:
     bus: EventBus
     events: EventLog
     worker: Worker
+    watcher: BuildWatcher
     redis: Redis | None = None
 
     def health_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
@@ -157,26 +159,29 @@ async def open_services(
         worker = Worker(
             db=db, bus=bus, handlers=handlers, settings=settings.events, metrics=metrics
         )
+        outbox = Outbox(on_commit=worker.wake)
+        tools = ToolService(
+            db=db,
+            registry=registry,
+            vault=Vault(master_key),
+            clients=clients,
+            egress=egress,
+            resilience=resilience,
+            cache_ttl=settings.cache_ttl,
+            outbox=outbox,
+        )
         yield Services(
             settings=settings,
             db=db,
             metrics=metrics,
             tenants=TenantService(db, cache_ttl=settings.cache_ttl),
             registry=registry,
-            tools=ToolService(
-                db=db,
-                registry=registry,
-                vault=Vault(master_key),
-                clients=clients,
-                egress=egress,
-                resilience=resilience,
-                cache_ttl=settings.cache_ttl,
-                outbox=Outbox(on_commit=worker.wake),
-            ),
+            tools=tools,
             rate_limiter=InboundRateLimiter(settings.rate_limit, limits_storage, metrics),
             bus=bus,
             events=EventLog(db),
             worker=worker,
+            watcher=BuildWatcher(db=db, tools=tools, outbox=outbox, settings=settings.events),
             redis=redis,
         )
 
@@ -245,6 +250,8 @@ def create_app(
             )
             if in_process_worker:
                 await stack.enter_async_context(running(services.worker))
+                if settings.events.watcher.enabled:
+                    await stack.enter_async_context(watching(services.watcher))
             mcp_server = build_server(
                 services.tools, resolve_http_caller, separator=settings.tool_name_separator
             )

@@ -272,7 +272,11 @@ def worker(ctx: click.Context) -> None:
         loop = asyncio.get_running_loop()
         for sig in _SIGNALS:
             loop.add_signal_handler(sig, stop.set)
-        await services.worker.run(stop)
+        if services.settings.events.watcher.enabled:
+            # The build watcher runs where the worker runs (docs/events.md).
+            await asyncio.gather(services.worker.run(stop), services.watcher.run(stop))
+        else:
+            await services.worker.run(stop)
 
     _run(ctx, work)
 

@@ -146,6 +146,23 @@ class HandlerGroupSettings(BaseModel):
     retry_policy: RetryPolicySettings | None = None
 
 
+class WatcherSettings(BaseModel):
+    """The build watcher: polls builds until they are final (``events.watcher``)."""
+
+    enabled: bool = Field(
+        default=True, description="Poll triggered builds until final, where the worker runs."
+    )
+    interval: float = Field(
+        default=15.0, gt=0, le=3600, description="Seconds between two polls of one build."
+    )
+    deadline: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="Seconds after which a build still not final is given up (gave_up).",
+    )
+    batch_size: int = Field(default=50, ge=1, le=1000, description="Builds polled at once.")
+
+
 class EventsSettings(BaseModel):
     in_process_worker: bool = Field(
         default=True, description="devmesh serve runs the event worker in its own process."
@@ -167,6 +184,7 @@ class EventsSettings(BaseModel):
         "worker takes it over (a crashed worker's work).",
     )
     batch_size: int = Field(default=100, ge=1, le=1000, description="Deliveries claimed at once.")
+    watcher: WatcherSettings = WatcherSettings()
     stream: str = Field(
         default="devmesh:events",
         min_length=1,

@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "ApiKeyRow",
     "Base",
+    "BuildWatchRow",
     "EventDeliveryRow",
     "EventRow",
     "HandledEventRow",
@@ -223,3 +224,35 @@ class HandledEventRow(Base):
     handler: Mapped[str] = mapped_column(String(64), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     handled_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class BuildWatchRow(Base):
+    """A build the watcher follows until it is final (``devmesh.events.watcher``).
+
+    ``subject`` is the build id the trigger returned and stays the subject of every
+    event; ``build_id`` is the id the CI shows now (Buildbot: ``br-<n>`` becomes a
+    number once the build starts). ``version`` grows with every change, so two
+    pollers racing on one watch cannot both emit. ``state``: ``watching``, ``done``
+    (final state seen, by the watcher or another source), ``gave_up`` (deadline
+    passed), ``skipped`` (cannot be polled; ``reason`` says why).
+    """
+
+    __tablename__ = "build_watches"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "tool_id", "subject"),
+        Index("ix_build_watches_due", "state", "next_poll_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    tool_id: Mapped[str] = mapped_column(String(36))
+    subject: Mapped[str] = mapped_column(String(255))
+    build_id: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16), default="watching")
+    last_status: Mapped[str | None] = mapped_column(String(16), default=None)
+    reason: Mapped[str | None] = mapped_column(String(255), default=None)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    polls: Mapped[int] = mapped_column(Integer, default=0)
+    next_poll_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
