@@ -272,7 +272,10 @@ def worker(ctx: click.Context) -> None:
         loop = asyncio.get_running_loop()
         for sig in _SIGNALS:
             loop.add_signal_handler(sig, stop.set)
-        await services.worker.run(stop)
+        # The notifier sends what the notifications handler queued, beside the worker.
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(services.notifier.run(stop))
+            await services.worker.run(stop)
 
     _run(ctx, work)
 
