@@ -124,18 +124,26 @@ class Notifier:
             if notification is None or subscription is None or notification.status != "pending":
                 return
             url, body, subscription_id = subscription.url, notification.body, subscription.id
-            tenant_id = subscription.tenant_id
-            secret = self._vault.decrypt(
+            sealed = (
                 subscription.secret_sealed,
-                key_id=subscription.secret_key_id,
-                tenant_id=tenant_id,
-                bound_to=bound_to(subscription_id),
-                origin=subscription.secret_origin,
-            ).decode()
+                subscription.secret_key_id,
+                subscription.tenant_id,
+                subscription.secret_origin,
+            )
         started = time.perf_counter()
         status_code: int | None = None
         error: str | None = None
         try:
+            blob, key_id, tenant_id, origin = sealed
+            # A master key that is gone makes this fail (Unavailable): it is recorded as
+            # a failed attempt like any other, so it shows on the deliveries page.
+            secret = self._vault.decrypt(
+                blob,
+                key_id=key_id,
+                tenant_id=tenant_id,
+                bound_to=bound_to(subscription_id),
+                origin=origin,
+            ).decode()
             status_code = await self._post(url, notification_id, body, secret, subscription_id)
         except DevMeshError as exc:
             error = exc.message[:_ERROR_CHARS]
