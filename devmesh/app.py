@@ -29,7 +29,7 @@ from devmesh.api.errors import install_error_handlers
 from devmesh.api.gate import IngressGate
 from devmesh.api.middleware import RequestContextMiddleware
 from devmesh.api.openapi import install_openapi
-from devmesh.api.routers import events, health, keys, tenant, tools
+from devmesh.api.routers import events, health, keys, subscriptions, tenant, tools
 from devmesh.config import Settings
 from devmesh.events.bus import EventBus
 from devmesh.events.handlers import HandlerRegistry
@@ -41,6 +41,9 @@ from devmesh.events.watcher import BuildWatcher, watching
 from devmesh.events.worker import Worker, route_for, running
 from devmesh.mcp.http import McpHttpEndpoint, resolve_http_caller
 from devmesh.mcp.server import build_server
+from devmesh.notifications.notifier import Notifier
+from devmesh.notifications.notifier import running as notifier_running
+from devmesh.notifications.subscriptions import SubscriptionService
 from devmesh.observability.metrics import Metrics
 from devmesh.observability.tracing import TRACER_NAME, build_tracer_provider
 from devmesh.security.keyfile import load_master_key
@@ -68,6 +71,8 @@ class Services:
     events: EventLog
     worker: Worker
     watcher: BuildWatcher
+    subscriptions: SubscriptionService
+    notifier: Notifier
     redis: Redis | None = None
 
     def health_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
@@ -159,11 +164,18 @@ async def open_services(
         worker = Worker(
             db=db, bus=bus, handlers=handlers, settings=settings.events, metrics=metrics
         )
+        vault = Vault(master_key)
+        # Subscribers get a pool of their own on a policy at least as strict as the
+        # tools': a tenant's URL reaches loopback or private ranges only if the
+        # operator allows it for notifications as well.
+        notify_egress = _notification_egress(settings)
+        notify_clients = HttpClients(notify_egress)
+        stack.push_async_callback(notify_clients.aclose)
         outbox = Outbox(on_commit=worker.wake)
         tools = ToolService(
             db=db,
             registry=registry,
-            vault=Vault(master_key),
+            vault=vault,
             clients=clients,
             egress=egress,
             resilience=resilience,
@@ -182,17 +194,40 @@ async def open_services(
             events=EventLog(db),
             worker=worker,
             watcher=BuildWatcher(db=db, tools=tools, outbox=outbox, settings=settings.events),
+            subscriptions=SubscriptionService(db=db, vault=vault, egress=notify_egress),
+            notifier=Notifier(
+                db=db,
+                clients=notify_clients,
+                resilience=resilience,
+                vault=vault,
+                settings=settings.notifications,
+                poll_interval=settings.events.poll_interval,
+            ),
             redis=redis,
         )
 
 
 def _egress_policy(settings: Settings) -> EgressPolicy:
+    return _policy(settings, settings.egress.allow_loopback, settings.egress.allow_private)
+
+
+def _notification_egress(settings: Settings) -> EgressPolicy:
+    # At least as strict as the tools' policy: both settings must allow a range.
+    notify = settings.notifications
+    return _policy(
+        settings,
+        settings.egress.allow_loopback and notify.allow_loopback,
+        settings.egress.allow_private and notify.allow_private,
+    )
+
+
+def _policy(settings: Settings, allow_loopback: bool, allow_private: bool) -> EgressPolicy:
     egress = settings.egress
     return EgressPolicy.own(
         host=settings.host,
         port=settings.port,
-        allow_loopback=egress.allow_loopback,
-        allow_private=egress.allow_private,
+        allow_loopback=allow_loopback,
+        allow_private=allow_private,
         allow_networks=[ipaddress.ip_network(n, strict=False) for n in egress.allow_networks],
         deny_networks=[ipaddress.ip_network(n, strict=False) for n in egress.deny_networks],
     )
@@ -252,6 +287,7 @@ def create_app(
                 await stack.enter_async_context(running(services.worker))
                 if settings.events.watcher.enabled:
                     await stack.enter_async_context(watching(services.watcher))
+                await stack.enter_async_context(notifier_running(services.notifier))
             mcp_server = build_server(
                 services.tools, resolve_http_caller, separator=settings.tool_name_separator
             )
@@ -280,6 +316,7 @@ def create_app(
     app.include_router(keys.router)
     app.include_router(tools.router)
     app.include_router(events.router)
+    app.include_router(subscriptions.router)
     install_openapi(app)
     app.router.routes.append(_McpRoute())
     # Added last, runs first: the request context wraps the gate, so refusals are

@@ -272,10 +272,11 @@ def worker(ctx: click.Context) -> None:
         loop = asyncio.get_running_loop()
         for sig in _SIGNALS:
             loop.add_signal_handler(sig, stop.set)
-        if services.settings.events.watcher.enabled:
-            # The build watcher runs where the worker runs (docs/events.md).
-            await asyncio.gather(services.worker.run(stop), services.watcher.run(stop))
-        else:
+        # The build watcher and the notifier run where the worker runs (docs/events.md).
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(services.notifier.run(stop))
+            if services.settings.events.watcher.enabled:
+                tasks.create_task(services.watcher.run(stop))
             await services.worker.run(stop)
 
     _run(ctx, work)

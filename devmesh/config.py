@@ -193,6 +193,36 @@ class EventsSettings(BaseModel):
     )
 
 
+class NotificationSettings(BaseModel):
+    """Signed webhooks to tenants' subscribed URLs (notifications out)."""
+
+    allow_loopback: bool = Field(
+        default=False,
+        description="Subscribers on 127.0.0.0/8 and ::1 (only if egress.allow_loopback too).",
+    )
+    allow_private: bool = Field(
+        default=False,
+        description="Subscribers on private and other non-public ranges (only if "
+        "egress.allow_private too).",
+    )
+    retry_policy: RetryPolicySettings = Field(
+        default=RetryPolicySettings(max_attempts=5, initial_delay=5.0, max_delay=600.0),
+        description="Tries per notification and the backoff between them.",
+    )
+    disable_after: int = Field(
+        default=15,
+        ge=1,
+        le=10_000,
+        description="Failed attempts in a row after which a subscription is disabled.",
+    )
+    timeout: float = Field(
+        default=10.0, gt=0, le=120, description="Seconds one attempt at sending may take."
+    )
+    concurrency: int = Field(
+        default=16, ge=1, le=1000, description="Notifications one worker process sends at once."
+    )
+
+
 class TracingSettings(BaseModel):
     exporter: Literal["none", "otlp", "console"] = "none"
     service_name: str = "devmesh"
@@ -249,6 +279,7 @@ class Settings(BaseSettings):
     tracing: TracingSettings = TracingSettings()
     egress: EgressSettings = EgressSettings()
     events: EventsSettings = EventsSettings()
+    notifications: NotificationSettings = NotificationSettings()
 
     @field_validator("database_url")
     @classmethod

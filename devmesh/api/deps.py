@@ -10,13 +10,14 @@ from devmesh.domain.errors import Unauthorized
 from devmesh.domain.models import Tenant
 from devmesh.events.bus import EventBus
 from devmesh.events.log import EventLog
+from devmesh.notifications.subscriptions import SubscriptionService
 from devmesh.security.tenants import TenantService
 from devmesh.tools.service import ToolService
 
 if TYPE_CHECKING:
     from devmesh.app import Services
 
-__all__ = ["AppServices", "Bus", "CurrentTenant", "Events", "Tenants", "Tools"]
+__all__ = ["AppServices", "Bus", "CurrentTenant", "Events", "Subscriptions", "Tenants", "Tools"]
 
 
 def _services(request: Request) -> Services:
@@ -34,6 +35,10 @@ def _tools(request: Request) -> ToolService:
 
 def _events(request: Request) -> EventLog:
     return _services(request).events
+
+
+def _subscriptions(request: Request) -> SubscriptionService:
+    return _services(request).subscriptions
 
 
 def _bus(request: Request) -> EventBus:
@@ -55,3 +60,4 @@ CurrentTenant = Annotated[Tenant, Depends(_current_tenant)]
 Tools = Annotated[ToolService, Depends(_tools)]
 Events = Annotated[EventLog, Depends(_events)]
 Bus = Annotated[EventBus, Depends(_bus)]
+Subscriptions = Annotated[SubscriptionService, Depends(_subscriptions)]

@@ -32,6 +32,9 @@ __all__ = [
     "EventRow",
     "HandledEventRow",
     "IdempotencyKeyRow",
+    "NotificationAttemptRow",
+    "NotificationRow",
+    "SubscriptionRow",
     "TenantRow",
     "ToolCallRow",
     "ToolRow",
@@ -256,3 +259,69 @@ class BuildWatchRow(Base):
     next_poll_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+# --- notifications out ------------------------------------------------------------------
+
+
+class SubscriptionRow(Base):
+    """A tenant's URL subscribed to event types (globs). Its signing secret is stored
+    sealed by ``security.vault``, bound to this row and the URL's origin."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    event_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    description: Mapped[str | None] = mapped_column(String(256), default=None)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    disabled_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    # Failed attempts in a row, across deliveries; a success resets it.
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    secret_key_id: Mapped[str] = mapped_column(String(32))
+    secret_sealed: Mapped[bytes] = mapped_column()
+    secret_origin: Mapped[str] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class NotificationRow(Base):
+    """One event for one subscription: the message, signed and sent until it is
+    ``delivered`` or ``failed``. Its ``id`` is the ``webhook-id``: stable per (event,
+    subscription), so a receiver can drop repeats."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("event_id", "subscription_id"),
+        Index("ix_notifications_due", "status", "available_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[str] = mapped_column(String(36))
+    event_type: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class NotificationAttemptRow(Base):
+    """One try at sending a notification: what came back, how long it took."""
+
+    __tablename__ = "notification_attempts"
+
+    id: Mapped[int] = mapped_column(_Seq, primary_key=True, autoincrement=True)
+    notification_id: Mapped[str] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), index=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    attempted_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

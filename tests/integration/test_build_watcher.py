@@ -20,8 +20,8 @@ from sqlalchemy import select
 from devmesh.domain.events import EventSource, ToolRef, new_event
 from devmesh.events.outbox import Outbox
 from devmesh.store.rows import BuildWatchRow
-from tests.integration.buildbot.fixture import BuildbotServer
-from tests.integration.live import LiveService, run_service
+from tests.support.buildbot.server import BuildbotServer
+from tests.support.live import LiveService, run_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

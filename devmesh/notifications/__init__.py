@@ -1,0 +1,1 @@
+"""Notifications out: tenants subscribe URLs to event types and get signed webhooks."""
