@@ -29,7 +29,7 @@ from devmesh.api.errors import install_error_handlers
 from devmesh.api.gate import IngressGate
 from devmesh.api.middleware import RequestContextMiddleware
 from devmesh.api.openapi import install_openapi
-from devmesh.api.routers import events, health, keys, tenant, tools
+from devmesh.api.routers import events, health, keys, tenant, tools, webhooks
 from devmesh.config import Settings
 from devmesh.events.bus import EventBus
 from devmesh.events.handlers import HandlerRegistry
@@ -48,6 +48,7 @@ from devmesh.security.tenants import TenantService
 from devmesh.security.vault import Vault
 from devmesh.store.db import Database
 from devmesh.tools.service import ToolService
+from devmesh.tools.webhooks import WebhookService
 
 __all__ = ["Services", "create_app", "open_services"]
 
@@ -66,6 +67,7 @@ class Services:
     bus: EventBus
     events: EventLog
     worker: Worker
+    webhooks: WebhookService
     redis: Redis | None = None
 
     def health_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
@@ -157,6 +159,8 @@ async def open_services(
         worker = Worker(
             db=db, bus=bus, handlers=handlers, settings=settings.events, metrics=metrics
         )
+        vault = Vault(master_key)
+        outbox = Outbox(on_commit=worker.wake)
         yield Services(
             settings=settings,
             db=db,
@@ -166,17 +170,18 @@ async def open_services(
             tools=ToolService(
                 db=db,
                 registry=registry,
-                vault=Vault(master_key),
+                vault=vault,
                 clients=clients,
                 egress=egress,
                 resilience=resilience,
                 cache_ttl=settings.cache_ttl,
-                outbox=Outbox(on_commit=worker.wake),
+                outbox=outbox,
             ),
             rate_limiter=InboundRateLimiter(settings.rate_limit, limits_storage, metrics),
             bus=bus,
             events=EventLog(db),
             worker=worker,
+            webhooks=WebhookService(db=db, registry=registry, vault=vault, outbox=outbox),
             redis=redis,
         )
 
@@ -273,6 +278,7 @@ def create_app(
     app.include_router(keys.router)
     app.include_router(tools.router)
     app.include_router(events.router)
+    app.include_router(webhooks.router)
     install_openapi(app)
     app.router.routes.append(_McpRoute())
     # Added last, runs first: the request context wraps the gate, so refusals are

@@ -12,11 +12,12 @@ from devmesh.events.bus import EventBus
 from devmesh.events.log import EventLog
 from devmesh.security.tenants import TenantService
 from devmesh.tools.service import ToolService
+from devmesh.tools.webhooks import WebhookService
 
 if TYPE_CHECKING:
     from devmesh.app import Services
 
-__all__ = ["AppServices", "Bus", "CurrentTenant", "Events", "Tenants", "Tools"]
+__all__ = ["AppServices", "Bus", "CurrentTenant", "Events", "Tenants", "Tools", "Webhooks"]
 
 
 def _services(request: Request) -> Services:
@@ -30,6 +31,10 @@ def _tenants(request: Request) -> TenantService:
 
 def _tools(request: Request) -> ToolService:
     return _services(request).tools
+
+
+def _webhooks(request: Request) -> WebhookService:
+    return _services(request).webhooks
 
 
 def _events(request: Request) -> EventLog:
@@ -55,3 +60,4 @@ CurrentTenant = Annotated[Tenant, Depends(_current_tenant)]
 Tools = Annotated[ToolService, Depends(_tools)]
 Events = Annotated[EventLog, Depends(_events)]
 Bus = Annotated[EventBus, Depends(_bus)]
+Webhooks = Annotated[WebhookService, Depends(_webhooks)]
