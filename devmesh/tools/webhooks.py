@@ -173,7 +173,7 @@ class WebhookService:
                 ).first()
             if found is None:
                 raise UnknownTool(f"no tool {tool_id!r} takes webhooks")
-            tool, hook = found.tuple()
+            tool, hook = found[0], found[1]
         provider = self._registry.get(tool.provider)
         verifier: WebhookVerifier = self._standard
         normaliser: WebhookNormaliser | None = provider.webhook_normaliser if provider else None
