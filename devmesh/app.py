@@ -29,7 +29,7 @@ from devmesh.api.errors import install_error_handlers
 from devmesh.api.gate import IngressGate
 from devmesh.api.middleware import RequestContextMiddleware
 from devmesh.api.openapi import install_openapi
-from devmesh.api.routers import events, health, keys, subscriptions, tenant, tools
+from devmesh.api.routers import events, health, keys, subscriptions, tenant, tools, webhooks
 from devmesh.config import Settings
 from devmesh.events.bus import EventBus
 from devmesh.events.handlers import HandlerRegistry
@@ -52,6 +52,7 @@ from devmesh.security.tenants import TenantService
 from devmesh.security.vault import Vault
 from devmesh.store.db import Database
 from devmesh.tools.service import ToolService
+from devmesh.tools.webhooks import WebhookService
 
 __all__ = ["Services", "create_app", "open_services"]
 
@@ -73,6 +74,7 @@ class Services:
     watcher: BuildWatcher
     subscriptions: SubscriptionService
     notifier: Notifier
+    webhooks: WebhookService
     redis: Redis | None = None
 
     def health_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
@@ -203,6 +205,7 @@ async def open_services(
                 settings=settings.notifications,
                 poll_interval=settings.events.poll_interval,
             ),
+            webhooks=WebhookService(db=db, registry=registry, vault=vault, outbox=outbox),
             redis=redis,
         )
 
@@ -317,6 +320,7 @@ def create_app(
     app.include_router(tools.router)
     app.include_router(events.router)
     app.include_router(subscriptions.router)
+    app.include_router(webhooks.router)
     install_openapi(app)
     app.router.routes.append(_McpRoute())
     # Added last, runs first: the request context wraps the gate, so refusals are

@@ -13,11 +13,21 @@ from devmesh.events.log import EventLog
 from devmesh.notifications.subscriptions import SubscriptionService
 from devmesh.security.tenants import TenantService
 from devmesh.tools.service import ToolService
+from devmesh.tools.webhooks import WebhookService
 
 if TYPE_CHECKING:
     from devmesh.app import Services
 
-__all__ = ["AppServices", "Bus", "CurrentTenant", "Events", "Subscriptions", "Tenants", "Tools"]
+__all__ = [
+    "AppServices",
+    "Bus",
+    "CurrentTenant",
+    "Events",
+    "Subscriptions",
+    "Tenants",
+    "Tools",
+    "Webhooks",
+]
 
 
 def _services(request: Request) -> Services:
@@ -31,6 +41,10 @@ def _tenants(request: Request) -> TenantService:
 
 def _tools(request: Request) -> ToolService:
     return _services(request).tools
+
+
+def _webhooks(request: Request) -> WebhookService:
+    return _services(request).webhooks
 
 
 def _events(request: Request) -> EventLog:
@@ -61,3 +75,4 @@ Tools = Annotated[ToolService, Depends(_tools)]
 Events = Annotated[EventLog, Depends(_events)]
 Bus = Annotated[EventBus, Depends(_bus)]
 Subscriptions = Annotated[SubscriptionService, Depends(_subscriptions)]
+Webhooks = Annotated[WebhookService, Depends(_webhooks)]

@@ -38,6 +38,11 @@ from devmesh.domain.models import Tenant
 __all__ = ["IngressGate", "Refusal", "bearer_token", "send_problem"]
 
 _AUTHENTICATED = ("/api/v1/", "/mcp")
+# A tool's webhook deliveries carry the tool's own proof (a signature, a shared
+# secret), never an API key: this one path is let in without one. Its failures (a bad
+# proof, an unknown tool) still count against the client address.
+_WEBHOOK = re.compile(r"/api/v1/webhooks/[^/]+")
+_WEBHOOK_FAILURES = (401, 404)
 
 
 class Refusal(Exception):
@@ -107,7 +112,10 @@ class IngressGate:
             if declared is not None and declared > self.limits.max_body_bytes:
                 raise self._too_large()
             path: str = scope["path"]
-            if path.startswith(_AUTHENTICATED):
+            if _WEBHOOK.fullmatch(path) and scope["method"] == "POST":
+                address = await _admit_webhook(scope)
+                send = _counting_failures(scope, send, address)
+            elif path.startswith(_AUTHENTICATED):
                 face = "rest" if path.startswith("/api/") else "mcp"
                 scope.setdefault("state", {})["tenant"] = await _admit(scope, face=face)
             if has_body:
@@ -186,6 +194,32 @@ async def _admit(scope: Scope, *, face: str) -> Tenant:
     except DevMeshError as exc:
         raise Refusal.of(exc) from exc
     return tenant
+
+
+async def _admit_webhook(scope: Scope) -> str:
+    """Refuse a client address that failed too often lately; the address, to count
+    this delivery's failure against."""
+    address: str = (scope.get("client") or ("unknown", 0))[0]
+    try:
+        await scope["app"].state.services.rate_limiter.check_failures(
+            address=address, raw_key="", face="rest"
+        )
+    except DevMeshError as exc:
+        raise Refusal.of(exc) from exc
+    return address
+
+
+def _counting_failures(scope: Scope, send: Send, address: str) -> Send:
+    """``send``, counting a refused delivery (bad proof, unknown tool) as a failure."""
+
+    async def counting(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] in _WEBHOOK_FAILURES:
+            await scope["app"].state.services.rate_limiter.count_failure(
+                address=address, raw_key=""
+            )
+        await send(message)
+
+    return counting
 
 
 def _declared_body(headers: list[tuple[bytes, bytes]]) -> tuple[int | None, bool]:

@@ -24,6 +24,8 @@ __all__ = ["PROBLEM_MEDIA_TYPE", "install_openapi", "problems"]
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _API_PREFIX = "/api/v1"
 _SCHEME = "bearerAuth"
+# Deliveries prove their sender with the tool's own scheme, not an API key.
+_PUBLIC_PREFIX = "/api/v1/webhooks/"
 
 _DESCRIPTIONS = {
     400: "The request is malformed.",
@@ -133,7 +135,9 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
         schemas.pop(name, None)
     for path, item in schema.get("paths", {}).items():
         for operation in item.values():
-            if path.startswith(_API_PREFIX):
+            if path.startswith(_PUBLIC_PREFIX):
+                operation["security"] = []
+            elif path.startswith(_API_PREFIX):
                 operation["security"] = [{_SCHEME: []}]
             responses: dict[str, Any] = operation.setdefault("responses", {})
             statuses = _common(path, operation) | {int(s) for s in responses if int(s) >= 400}

@@ -38,7 +38,9 @@ __all__ = [
     "TenantRow",
     "ToolCallRow",
     "ToolRow",
+    "ToolWebhookRow",
     "UtcDateTime",
+    "WebhookDeliveryRow",
 ]
 
 # Stable constraint names, so migrations read the same on SQLite and PostgreSQL.
@@ -261,6 +263,31 @@ class BuildWatchRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
+# --- webhooks in --------------------------------------------------------------------
+
+
+class ToolWebhookRow(Base):
+    """A tool's inbound webhook: how deliveries prove their sender, and which events
+    they may raise. Secrets are sealed by ``security.vault`` like credentials; while a
+    rotation's grace lasts, the previous secret verifies too."""
+
+    __tablename__ = "tool_webhooks"
+
+    tool_id: Mapped[str] = mapped_column(
+        ForeignKey("tools.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    scheme: Mapped[str] = mapped_column(String(16))
+    secret_key_id: Mapped[str] = mapped_column(String(32))
+    secret_sealed: Mapped[bytes] = mapped_column()
+    previous_key_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    previous_sealed: Mapped[bytes | None] = mapped_column(default=None)
+    previous_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    allowed_events: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
 # --- notifications out ------------------------------------------------------------------
 
 
@@ -325,3 +352,21 @@ class NotificationAttemptRow(Base):
     duration_ms: Mapped[int] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     attempted_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class WebhookDeliveryRow(Base):
+    """A verified delivery, kept as received (headers without secrets) before it is
+    answered; ``(tool_id, delivery_id)`` is unique, so a redelivery changes nothing."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("tool_id", "delivery_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    tool_id: Mapped[str] = mapped_column(String(36))
+    delivery_id: Mapped[str] = mapped_column(String(255))
+    headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    body: Mapped[bytes] = mapped_column()
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    event_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -11,6 +11,7 @@ from devmesh.adapters.registry import Provider
 from devmesh.providers.buildbot.adapter import BuildbotAdapter
 from devmesh.providers.buildbot.models import BuildbotConfig
 from devmesh.providers.buildbot.session import CREDENTIALS
+from devmesh.providers.buildbot.webhooks import BuildbotWebhookNormaliser, BuildbotWebhookVerifier
 
 __all__ = ["BuildbotAdapter", "BuildbotConfig", "provider"]
 
@@ -31,4 +32,6 @@ provider = Provider(
     config_model=BuildbotConfig,
     credentials=CREDENTIALS,
     docs_url="https://docs.buildbot.net/latest/developer/rest.html",
+    webhook_verifier=BuildbotWebhookVerifier(),
+    webhook_normaliser=BuildbotWebhookNormaliser(),
 )

@@ -203,11 +203,13 @@ def run_buildbot(
     tmp_dir: Path,
     *,
     hook_url: str | None = None,
+    hook_password: str | None = None,
     auth: tuple[str, str] | None = None,
 ) -> Iterator[BuildbotServer]:
     """Start a Buildbot master + connected worker under `tmp_dir`; stop both on exit.
 
     `hook_url`: HttpStatusPush target (one JSON POST of the build dict per state change).
+    `hook_password`: sent with it as basic auth (user `devmesh`), the webhook secret.
     `auth`: (user, password); then control endpoints need a login as that user
     (`GET /auth/login` with basic auth sets the session cookie).
     """
@@ -240,6 +242,8 @@ def run_buildbot(
     }
     if hook_url:
         master_settings["BB_HOOK_URL"] = hook_url
+    if hook_password:
+        master_settings["BB_HOOK_PASSWORD"] = hook_password
     if auth is not None:
         master_settings["BB_AUTH_USER"], master_settings["BB_AUTH_PASSWORD"] = auth
     master_env = _minimal_env(master_home, **master_settings)

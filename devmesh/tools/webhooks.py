@@ -1,0 +1,374 @@
+"""Webhooks in: each tool's webhook secret, and the deliveries its tool sends.
+
+A delivery is answered from the database alone (no upstream call): it is verified
+against the tool's secret (the previous one too while a rotation's grace lasts),
+stored with its events in one transaction (the outbox), and deduplicated by its
+delivery id per tool, so a redelivery changes nothing. A verified delivery that
+cannot be parsed or mapped is still stored and reported as ``webhook.received`` with
+its error; an unverified one leaves no trace but the failure count at the gate.
+
+Who sent it is proven by the tool's own scheme (its provider's verifier, or Standard
+Webhooks for any tool), not by an API key: the tool id in the path names the tenant.
+An unknown id, an id of a tool without a webhook and an id of another tenant's tool
+are all the same 404.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from devmesh.adapters.registry import ProviderRegistry
+from devmesh.adapters.standard_webhooks import SECRET_PREFIX, StandardWebhookVerifier
+from devmesh.adapters.webhooks import WebhookNormaliser, WebhookVerifier
+from devmesh.domain.errors import InvalidInput, Unauthorized, UnknownTool
+from devmesh.domain.events import Event, EventSource, EventType, ToolRef, new_event
+from devmesh.domain.models import Tenant
+from devmesh.events.outbox import Outbox
+from devmesh.security.vault import Vault
+from devmesh.store.db import Database
+from devmesh.store.rows import ToolRow, ToolWebhookRow, WebhookDeliveryRow, utcnow
+from devmesh.tools.naming import looks_like_id
+
+__all__ = ["Delivery", "WebhookScheme", "WebhookService", "WebhookSettings"]
+
+_log = structlog.get_logger(__name__)
+
+WebhookScheme = Literal["provider", "standard"]
+
+# Sealed like credentials, but bound to their own row and purpose, so neither
+# ciphertext can stand in for the other.
+_ORIGIN = "webhook-in"
+_MAX_DELIVERY_ID = 255
+# Header names that may carry the secret or a proof of it: never stored.
+_SECRET_HEADER_WORDS = ("authorization", "token", "secret", "signature", "cookie", "key")
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """A tool's webhook as shown to its tenant. ``secret`` is set only in the answer
+    that generated it."""
+
+    tool_id: str
+    scheme: WebhookScheme
+    allowed_events: list[str] | None
+    previous_secret_valid_until: datetime | None
+    secret: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a received delivery came to."""
+
+    delivery_id: str
+    duplicate: bool
+    events: list[str]
+
+
+class WebhookService:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        registry: ProviderRegistry,
+        vault: Vault,
+        outbox: Outbox | None = None,
+        standard: StandardWebhookVerifier | None = None,
+    ) -> None:
+        self._db = db
+        self._registry = registry
+        self._vault = vault
+        self._outbox = outbox or Outbox()
+        self._standard = standard or StandardWebhookVerifier()
+
+    # --- settings (a tenant's API key) -------------------------------------------
+
+    async def configure(
+        self,
+        tenant: Tenant,
+        ref: str,
+        *,
+        scheme: WebhookScheme,
+        secret: str | None,
+        allowed_events: Sequence[str] | None,
+        grace_seconds: int,
+    ) -> WebhookSettings:
+        """Set (or rotate) the tool's webhook. Without ``secret`` one is generated and
+        returned in this answer only. With ``grace_seconds`` > 0 the secret it replaces
+        keeps verifying that long, so the sender can be switched without losing
+        deliveries."""
+        generated = secret is None
+        async with self._db.session() as session:
+            tool = await _find_tool(session, tenant, ref)
+            provider = self._registry.get(tool.provider)
+            if scheme == "provider" and (provider is None or provider.webhook_verifier is None):
+                raise InvalidInput(
+                    f"{tool.provider} tools have no webhook scheme of their own; "
+                    "use scheme 'standard' (Standard Webhooks)",
+                    field="scheme",
+                )
+            if secret is None:
+                secret = _generate(scheme)
+            elif scheme == "standard" and not _is_standard_secret(secret):
+                raise InvalidInput(
+                    "a Standard Webhooks secret is 'whsec_' followed by base64", field="secret"
+                )
+            now = utcnow()
+            row = await session.get(ToolWebhookRow, tool.id)
+            key_id, sealed = self._seal(tool, secret)
+            if row is None:
+                row = ToolWebhookRow(
+                    tool_id=tool.id,
+                    tenant_id=tenant.id,
+                    scheme=scheme,
+                    secret_key_id=key_id,
+                    secret_sealed=sealed,
+                    created_at=now,
+                )
+                session.add(row)
+            else:
+                if grace_seconds > 0:
+                    row.previous_key_id, row.previous_sealed = row.secret_key_id, row.secret_sealed
+                    row.previous_until = now + timedelta(seconds=grace_seconds)
+                else:
+                    row.previous_key_id, row.previous_sealed, row.previous_until = None, None, None
+                row.secret_key_id, row.secret_sealed = key_id, sealed
+                row.scheme = scheme
+            row.allowed_events = list(allowed_events) if allowed_events is not None else None
+            row.updated_at = now
+            return _settings(row, secret=secret if generated else None)
+
+    async def settings(self, tenant: Tenant, ref: str) -> WebhookSettings:
+        async with self._db.session() as session:
+            tool = await _find_tool(session, tenant, ref)
+            row = await session.get(ToolWebhookRow, tool.id)
+            if row is None:
+                raise UnknownTool(f"tool {ref!r} has no webhook; PUT .../webhook sets one")
+            return _settings(row)
+
+    # --- deliveries (no API key: the tool's own proof) ----------------------------
+
+    async def receive(self, tool_id: str, *, headers: Mapping[str, str], body: bytes) -> Delivery:
+        async with self._db.session() as session:
+            found = None
+            if looks_like_id(tool_id):
+                found = (
+                    await session.execute(
+                        select(ToolRow, ToolWebhookRow)
+                        .join(ToolWebhookRow, ToolWebhookRow.tool_id == ToolRow.id)
+                        # A tool id is case-insensitive (like the other routes).
+                        .where(ToolRow.id == tool_id.lower())
+                    )
+                ).first()
+            if found is None:
+                raise UnknownTool(f"no tool {tool_id!r} takes webhooks")
+            tool, hook = found[0], found[1]
+        provider = self._registry.get(tool.provider)
+        verifier: WebhookVerifier = self._standard
+        normaliser: WebhookNormaliser | None = provider.webhook_normaliser if provider else None
+        if hook.scheme == "provider":
+            if provider is None or provider.webhook_verifier is None:
+                raise UnknownTool(f"no tool {tool_id!r} takes webhooks")
+            verifier = provider.webhook_verifier
+        if not any(
+            verifier.verify(secret=secret, headers=headers, body=body)
+            for secret in self._secrets(tool, hook)
+        ):
+            raise Unauthorized("the delivery does not prove the tool's webhook secret")
+        delivery_id = _delivery_id(verifier.delivery_id(headers), body)
+        ref = ToolRef(id=tool.id, name=tool.name)
+        events, error = _events(normaliser, headers=headers, body=body, allowed=hook.allowed_events)
+        built = [
+            new_event(
+                tenant_id=tool.tenant_id,
+                tool=ref,
+                provider=tool.provider,
+                type=str(kind),
+                source=EventSource.WEBHOOK,
+                subject=_subject(data),
+                payload=data,
+            )
+            for kind, data in events
+        ]
+        if not built:
+            built = [
+                new_event(
+                    tenant_id=tool.tenant_id,
+                    tool=ref,
+                    provider=tool.provider,
+                    type=EventType.WEBHOOK_RECEIVED,
+                    source=EventSource.WEBHOOK,
+                    payload={"delivery_id": delivery_id, "error": error},
+                )
+            ]
+        try:
+            return await self._store(tool, delivery_id, headers, body, error, built)
+        except IntegrityError:
+            # Two deliveries of one id at once: the other one stored it.
+            return Delivery(delivery_id=delivery_id, duplicate=True, events=[])
+
+    async def _store(
+        self,
+        tool: ToolRow,
+        delivery_id: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        error: str | None,
+        events: list[Event],
+    ) -> Delivery:
+        async with self._db.session() as session:
+            seen = await session.scalar(
+                select(WebhookDeliveryRow.id).where(
+                    WebhookDeliveryRow.tool_id == tool.id,
+                    WebhookDeliveryRow.delivery_id == delivery_id,
+                )
+            )
+            if seen is not None:
+                return Delivery(delivery_id=delivery_id, duplicate=True, events=[])
+            session.add(
+                WebhookDeliveryRow(
+                    id=str(uuid.uuid4()),
+                    tenant_id=tool.tenant_id,
+                    tool_id=tool.id,
+                    delivery_id=delivery_id,
+                    headers=_stored_headers(headers),
+                    body=body,
+                    error=error,
+                    event_ids=[event.id for event in events],
+                    received_at=utcnow(),
+                )
+            )
+            await session.flush()
+            for event in events:
+                await self._outbox.add(session, event)
+        self._outbox.committed()
+        if error is not None:
+            _log.info("webhook_unparsed", tool=tool.name, delivery_id=delivery_id, error=error)
+        return Delivery(
+            delivery_id=delivery_id, duplicate=False, events=[event.type for event in events]
+        )
+
+    # --- internals ---------------------------------------------------------------
+
+    def _seal(self, tool: ToolRow, secret: str) -> tuple[str, bytes]:
+        return self._vault.encrypt(
+            secret.encode(), tenant_id=tool.tenant_id, bound_to=_bound(tool.id), origin=_ORIGIN
+        )
+
+    def _secrets(self, tool: ToolRow, hook: ToolWebhookRow) -> list[str]:
+        sealed = [(hook.secret_key_id, hook.secret_sealed)]
+        if (
+            hook.previous_key_id is not None
+            and hook.previous_sealed is not None
+            and hook.previous_until is not None
+            and hook.previous_until > utcnow()
+        ):
+            sealed.append((hook.previous_key_id, hook.previous_sealed))
+        return [
+            self._vault.decrypt(
+                blob,
+                key_id=key_id,
+                tenant_id=tool.tenant_id,
+                bound_to=_bound(tool.id),
+                origin=_ORIGIN,
+            ).decode()
+            for key_id, blob in sealed
+        ]
+
+
+async def _find_tool(session: Any, tenant: Tenant, ref: str) -> ToolRow:
+    match = ToolRow.id == ref.lower() if looks_like_id(ref) else ToolRow.name == ref
+    row: ToolRow | None = await session.scalar(
+        select(ToolRow).where(ToolRow.tenant_id == tenant.id, match)
+    )
+    if row is None:
+        raise UnknownTool(
+            f"no tool {ref!r}; GET /api/v1/tools or MCP tools/list shows the tools you can use"
+        )
+    return row
+
+
+def _bound(tool_id: str) -> str:
+    return f"webhook:{tool_id}"
+
+
+def _generate(scheme: WebhookScheme) -> str:
+    if scheme == "standard":
+        return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+    return secrets.token_urlsafe(32)
+
+
+def _is_standard_secret(secret: str) -> bool:
+    if not secret.startswith(SECRET_PREFIX):
+        return False
+    try:
+        return len(base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)) >= 16
+    except ValueError:
+        return False
+
+
+def _settings(row: ToolWebhookRow, *, secret: str | None = None) -> WebhookSettings:
+    return WebhookSettings(
+        tool_id=row.tool_id,
+        scheme="standard" if row.scheme == "standard" else "provider",
+        allowed_events=list(row.allowed_events) if row.allowed_events is not None else None,
+        previous_secret_valid_until=row.previous_until if row.previous_sealed else None,
+        secret=secret,
+    )
+
+
+def _delivery_id(given: str | None, body: bytes) -> str:
+    """The sender's delivery id, else the body's digest (a resend of one state change
+    is the same body)."""
+    if given and len(given) <= _MAX_DELIVERY_ID:
+        return given
+    if given:
+        return "sha256:" + hashlib.sha256(given.encode()).hexdigest()
+    return "body-sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def _stored_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {
+        name.lower(): value
+        for name, value in headers.items()
+        if not any(word in name.lower() for word in _SECRET_HEADER_WORDS)
+    }
+
+
+def _events(
+    normaliser: WebhookNormaliser | None,
+    *,
+    headers: Mapping[str, str],
+    body: bytes,
+    allowed: list[str] | None,
+) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
+    """The delivery's events (those ``allowed``), and why there are none if it could
+    not be read."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return [], f"the body is not JSON: {exc}"
+    if normaliser is None:
+        return [], None
+    try:
+        normalised = normaliser.normalise(headers=headers, payload=payload)
+        events = [(str(item["type"]), dict(item.get("data") or {})) for item in normalised]
+    except Exception as exc:  # a provider's bug must not lose a verified delivery
+        return [], f"the delivery could not be mapped: {type(exc).__name__}"
+    return [(kind, data) for kind, data in events if allowed is None or kind in allowed], None
+
+
+def _subject(data: Mapping[str, Any]) -> str | None:
+    subject = data.get("id")
+    return str(subject) if subject is not None else None
