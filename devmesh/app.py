@@ -31,18 +31,18 @@ from devmesh.api.middleware import RequestContextMiddleware
 from devmesh.api.openapi import install_openapi
 from devmesh.api.routers import events, health, keys, subscriptions, tenant, tools, webhooks
 from devmesh.config import Settings
+from devmesh.events.background import in_background
 from devmesh.events.bus import EventBus
 from devmesh.events.handlers import HandlerRegistry
 from devmesh.events.log import EventLog
 from devmesh.events.outbox import Outbox
 from devmesh.events.sql import SqlEventBus
 from devmesh.events.streams import RedisEventBus
-from devmesh.events.watcher import BuildWatcher, watching
-from devmesh.events.worker import Worker, route_for, running
+from devmesh.events.watcher import BuildWatcher
+from devmesh.events.worker import Worker, route_for
 from devmesh.mcp.http import McpHttpEndpoint, resolve_http_caller
 from devmesh.mcp.server import build_server
 from devmesh.notifications.notifier import Notifier
-from devmesh.notifications.notifier import running as notifier_running
 from devmesh.notifications.subscriptions import SubscriptionService
 from devmesh.observability.metrics import Metrics
 from devmesh.observability.tracing import TRACER_NAME, build_tracer_provider
@@ -287,10 +287,17 @@ def create_app(
                 )
             )
             if in_process_worker:
-                await stack.enter_async_context(running(services.worker))
+                worker = services.worker
+                await stack.enter_async_context(
+                    in_background(worker.run, name="devmesh-event-worker", on_stop=worker.wake)
+                )
                 if settings.events.watcher.enabled:
-                    await stack.enter_async_context(watching(services.watcher))
-                await stack.enter_async_context(notifier_running(services.notifier))
+                    await stack.enter_async_context(
+                        in_background(services.watcher.run, name="devmesh-build-watcher")
+                    )
+                await stack.enter_async_context(
+                    in_background(services.notifier.run, name="devmesh-notifier")
+                )
             mcp_server = build_server(
                 services.tools, resolve_http_caller, separator=settings.tool_name_separator
             )

@@ -20,9 +20,7 @@ bus's queue costs one row per build and survives restarts by being in the databa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -33,13 +31,14 @@ from devmesh.config import EventsSettings
 from devmesh.domain.errors import DevMeshError, NotFound
 from devmesh.domain.events import EventSource, EventType, ToolRef, new_event
 from devmesh.domain.models import BuildStatus, Tenant
+from devmesh.events.background import pause
 from devmesh.events.handlers import HandlerContext
 from devmesh.events.outbox import Outbox
 from devmesh.store.db import Database
 from devmesh.store.rows import BuildWatchRow, EventRow, TenantRow, ToolRow, utcnow
 from devmesh.tools.service import ToolService
 
-__all__ = ["BuildWatcher", "WatchBuilds", "build_watch", "watching"]
+__all__ = ["BuildWatcher", "WatchBuilds", "build_watch"]
 
 _log = structlog.get_logger(__name__)
 
@@ -134,7 +133,7 @@ class BuildWatcher:
                 _log.exception("watcher_cycle_failed")
                 busy = 0
             if not busy:
-                await _wait(stop, min(1.0, self._settings.interval))
+                await pause(stop, min(1.0, self._settings.interval))
         _log.info("watcher_stopped")
 
     async def run_once(self) -> int:
@@ -315,24 +314,3 @@ class BuildWatcher:
                 .values(version=watch.version + 1, state=state, reason=reason, updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
-
-
-@contextlib.asynccontextmanager
-async def watching(watcher: BuildWatcher, *, grace: float = 10.0) -> AsyncIterator[None]:
-    """Run ``watcher`` in the background for the duration of the block; on exit, let
-    the current cycle finish (up to ``grace`` seconds), then cancel it."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(watcher.run(stop), name="devmesh-build-watcher")
-    try:
-        yield
-    finally:
-        stop.set()
-        try:
-            await asyncio.wait_for(task, grace)
-        except TimeoutError:
-            _log.warning("watcher_cancelled", grace=grace)

@@ -17,20 +17,21 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 from sqlalchemy.exc import IntegrityError
 
 from devmesh.config import EventsSettings, RetryPolicySettings
 from devmesh.domain.events import Event
+from devmesh.events.background import pause
 from devmesh.events.bus import Delivery, EventBus
 from devmesh.events.handlers import Handler, HandlerContext, HandlerRegistry, backoff_delay
 from devmesh.observability.metrics import Metrics
 from devmesh.store.db import Database
 from devmesh.store.rows import HandledEventRow, utcnow
 
-__all__ = ["Worker", "route_for", "running"]
+__all__ = ["Worker", "route_for"]
 
 _log = structlog.get_logger(__name__)
 _STATS_EVERY = 5.0
@@ -87,7 +88,7 @@ class Worker:
             except Exception:
                 _log.exception("worker_cycle_failed")
                 busy = 0
-                await _wait(stop, self._settings.poll_interval * 4)
+                await pause(stop, self._settings.poll_interval * 4)
             if not busy:
                 await _wait_any(stop, self._wake, self._settings.poll_interval)
                 self._wake.clear()
@@ -216,11 +217,6 @@ class _AlreadyHandled(Exception):
     """The handled mark was written by someone else meanwhile."""
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
-
-
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
     waiters: list[Awaitable[object]] = [stop.wait(), wake.wait()]
     tasks = [asyncio.ensure_future(w) for w in waiters]
@@ -229,20 +225,3 @@ async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) ->
     finally:
         for task in tasks:
             task.cancel()
-
-
-@contextlib.asynccontextmanager
-async def running(worker: Worker, *, grace: float = 10.0) -> AsyncIterator[None]:
-    """Run ``worker`` in the background for the duration of the block; on exit, let the
-    current cycle finish (up to ``grace`` seconds), then cancel it."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop), name="devmesh-event-worker")
-    try:
-        yield
-    finally:
-        stop.set()
-        worker.wake()
-        try:
-            await asyncio.wait_for(task, grace)
-        except TimeoutError:
-            _log.warning("worker_cancelled", grace=grace)

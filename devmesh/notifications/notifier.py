@@ -17,9 +17,7 @@ with the reason; its pending notifications wait until it is enabled again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -31,13 +29,14 @@ from devmesh.adapters.clients import HttpClients
 from devmesh.adapters.resilience import Resilience, ResiliencePolicy, ToolCall
 from devmesh.config import NotificationSettings
 from devmesh.domain.errors import DevMeshError, UpstreamTimeout, UpstreamUnavailable
+from devmesh.events.background import pause
 from devmesh.events.handlers import backoff_delay
 from devmesh.notifications.subscriptions import bound_to
 from devmesh.security.vault import Vault
 from devmesh.store.db import Database
 from devmesh.store.rows import NotificationAttemptRow, NotificationRow, SubscriptionRow, utcnow
 
-__all__ = ["Notifier", "running"]
+__all__ = ["Notifier"]
 
 _log = structlog.get_logger(__name__)
 _ERROR_CHARS = 500
@@ -75,8 +74,7 @@ class Notifier:
                 _log.exception("notifier_cycle_failed")
                 sent = 0
             if not sent:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self._poll_interval)
+                await pause(stop, self._poll_interval)
 
     async def run_once(self) -> int:
         """Claim due notifications and send them; how many were tried."""
@@ -253,18 +251,3 @@ class _Refused(UpstreamUnavailable):
 
 def _status_of(exc: DevMeshError) -> int | None:
     return exc.status_code if isinstance(exc, _Refused) else None
-
-
-@contextlib.asynccontextmanager
-async def running(notifier: Notifier, *, grace: float = 10.0) -> AsyncIterator[None]:
-    """Run ``notifier`` in the background for the duration of the block."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(notifier.run(stop), name="devmesh-notifier")
-    try:
-        yield
-    finally:
-        stop.set()
-        try:
-            await asyncio.wait_for(task, grace)
-        except TimeoutError:
-            _log.warning("notifier_cancelled", grace=grace)
