@@ -2,8 +2,11 @@
 
 Sources, strongest first: ``DEVMESH_*`` environment variables, then the YAML
 file (``configs/config.yaml`` by default) with ``${VAR}`` / ``${VAR:-default}``
-expanded from the same environment, then the defaults below. Nothing else in
-the package reads the environment.
+expanded from the same environment, then the defaults below. The environment is
+read in one place, ``load_settings``, from the mapping it is given (``os.environ``
+only when it is given none): ``Settings`` itself is a plain model that reads
+nothing, so a test's ``environ={...}`` is all there is. Nothing else in the
+package reads the environment.
 """
 
 from __future__ import annotations
@@ -16,8 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
@@ -228,12 +230,10 @@ class TracingSettings(BaseModel):
     service_name: str = "devmesh"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="DEVMESH_",
-        env_nested_delimiter="__",
-        extra="forbid",
-    )
+class Settings(BaseModel):
+    # A plain model, not pydantic-settings' BaseSettings: that one would read the
+    # process environment again on its own, whatever ``load_settings`` was given.
+    model_config = ConfigDict(extra="forbid")
 
     data_dir: Path = Field(
         default=Path("var"),

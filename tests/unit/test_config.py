@@ -109,3 +109,19 @@ def test_egress_networks_come_comma_separated_from_the_environment_and_are_check
     assert settings.egress.allow_networks == ["10.20.0.0/16", "fd12::/48"]
     with pytest.raises(ConfigError, match=r"egress\.deny_networks"):
         load_settings(empty, environ={"DEVMESH_EGRESS__DENY_NETWORKS": "not-a-network"})
+
+
+def test_the_real_environment_is_ignored_when_environ_is_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DEVMESH_REDIS_URL", "redis://from-the-shell:6379/0")
+    monkeypatch.setenv("DEVMESH_PORT", "1")
+    settings = load_settings(environ={})
+    assert (settings.redis_url, settings.port) == (None, 8081)
+
+
+def test_the_real_environment_is_read_when_no_environ_is_given(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DEVMESH_PORT", "9123")
+    assert load_settings(write(tmp_path, "")).port == 9123
