@@ -295,6 +295,14 @@ class DeclaredWebhook(BaseModel):
         "(whsec_ secret). Default: the provider's own where it has one.",
     )
 
+    @field_validator("allowed_events", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        # From the environment a list comes as one string: "build.failed,build.completed".
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
 
 class DeclaredTool(BaseModel):
     """One tool instance declared in the file (``adapters.ci.<name>``), as the original."""
