@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from fastapi.testclient import TestClient
 
-from devmesh.app import open_services
+from devmesh.app import create_app, open_services
 from devmesh.cli import cli
 from devmesh.config import load_settings
 from devmesh.domain.models import ToolInstance
 from devmesh.tools.declared import DeclaredTools
-from devmesh.tools.models import ToolCreate
+from devmesh.tools.models import ToolCreate, ToolUpdate
 from tests.standins.gitlab.fixture import GitLabStandin
 
 TOKEN = "glpat-declared-secret-0001"
@@ -327,3 +328,38 @@ async def test_a_declared_gitlab_tool_calls_the_gitlab_api(
             tenant, "gitlab", "get_build_status", {"build_id": build["id"]}
         )
     assert status["id"] == build["id"]
+
+
+def test_the_api_shows_which_tools_the_file_manages(
+    run: Apply, config: Callable[[str], str], data_dir: Path
+) -> None:
+    created = json.loads(run("tenants", "create", "acme").stdout)
+    run("apply", "-f", config(GITLAB))
+    asyncio.run(register(data_dir, "by-api"))
+    app = create_app(load_settings(environ={"DEVMESH_DATA_DIR": str(data_dir)}))
+    with TestClient(app) as client:
+        listed = client.get(
+            "/api/v1/tools", headers={"Authorization": f"Bearer {created['api_key']}"}
+        ).json()
+    assert {tool["name"]: tool["managed_by"] for tool in listed} == {
+        "by-api": None,
+        "gitlab": "config",
+        "nightly": "config",
+    }
+
+
+def test_an_api_change_to_a_managed_tool_keeps_the_mark_and_is_undone_by_the_next_apply(
+    run: Apply, config: Callable[[str], str], acme: None, data_dir: Path
+) -> None:
+    path = config(GITLAB)
+    run("apply", "-f", path)
+
+    async def patch() -> None:
+        async with open_services(load_settings(environ={"DEVMESH_DATA_DIR": str(data_dir)})) as s:
+            tenant = await s.tenants.get_tenant("acme")
+            await s.tools.update_tool(tenant, "gitlab", ToolUpdate(config={"max_log_lines": 200}))
+
+    asyncio.run(patch())
+    assert tools_of(data_dir)["gitlab"].managed_by == "config"
+    assert plan_lines(run("apply", "-f", path))[0] == "update    acme/gitlab: config"
+    assert tools_of(data_dir)["gitlab"].config == {}
