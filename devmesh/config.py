@@ -247,6 +247,7 @@ def _seconds(value: Any) -> Any:
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h)?")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 Seconds = Annotated[float, BeforeValidator(_seconds)]
+_MIN_WEBHOOK_SECRET = 16
 
 
 class DeclaredCircuitBreaker(BaseModel):
@@ -284,7 +285,8 @@ class DeclaredWebhook(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     secret: SecretStr = Field(
-        min_length=16, description="The secret the tool signs or sends its deliveries with."
+        description="The secret the tool signs or sends its deliveries with; 16 characters "
+        "at least."
     )
     allowed_events: list[str] | None = Field(
         default=None, description="Event types kept from deliveries; unset: all."
@@ -294,6 +296,13 @@ class DeclaredWebhook(BaseModel):
         description="provider: the tool's own scheme; standard: Standard Webhooks "
         "(whsec_ secret). Default: the provider's own where it has one.",
     )
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr) -> SecretStr:
+        if len(secret.get_secret_value()) < _MIN_WEBHOOK_SECRET:
+            raise ValueError(f"must be at least {_MIN_WEBHOOK_SECRET} characters")
+        return secret
 
     @field_validator("allowed_events", mode="before")
     @classmethod
@@ -532,7 +541,8 @@ def load_settings(
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"invalid configuration: {_describe(exc)}") from exc
+        # Not chained: the validation error quotes the input, and the file holds secrets.
+        raise ConfigError(f"invalid configuration: {_describe(exc)}") from None
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
