@@ -363,3 +363,32 @@ def test_an_api_change_to_a_managed_tool_keeps_the_mark_and_is_undone_by_the_nex
     assert tools_of(data_dir)["gitlab"].managed_by == "config"
     assert plan_lines(run("apply", "-f", path))[0] == "update    acme/gitlab: config"
     assert tools_of(data_dir)["gitlab"].config == {}
+
+
+@pytest.mark.anyio
+async def test_a_plan_overtaken_by_another_apply_of_the_same_file_still_applies(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "declared.yaml"
+    path.write_text(GITLAB)
+    settings = load_settings(
+        path,
+        environ={
+            "DEVMESH_DATA_DIR": str(tmp_path / "data"),
+            "GITLAB_TOKEN": TOKEN,
+            "WEBHOOK_SECRET": HOOK_SECRET,
+        },
+    )
+    async with open_services(settings) as services:
+        await services.tenants.create_tenant("acme")
+        declared = DeclaredTools(
+            tools=services.tools,
+            webhooks=services.webhooks,
+            tenants=services.tenants,
+            registry=services.registry,
+        )
+        stale = await declared.plan(settings)
+        await declared.apply(await declared.plan(settings))
+        await declared.apply(stale)
+        again = await declared.plan(settings)
+    assert [change.action for change in again.changes] == ["unchanged", "unchanged"]

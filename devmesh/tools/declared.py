@@ -30,7 +30,7 @@ from devmesh.adapters.egress import origin_of
 from devmesh.adapters.registry import Provider, ProviderRegistry
 from devmesh.adapters.resilience import ResiliencePolicy
 from devmesh.config import ConfigError, DeclaredTool, Settings
-from devmesh.domain.errors import InvalidInput, NotFound
+from devmesh.domain.errors import Conflict, InvalidInput, NotFound
 from devmesh.domain.models import Credentials, Tenant, ToolInstance
 from devmesh.security.tenants import TenantService
 from devmesh.tools.models import ToolCreate, ToolUpdate
@@ -313,7 +313,17 @@ class DeclaredTools:
             )
 
     async def _create(self, tenant: Tenant, item: _Desired) -> None:
-        tool = await self._tools.register_tool(tenant, item.spec, managed_by=MANAGED_BY_CONFIG)
+        try:
+            tool = await self._tools.register_tool(tenant, item.spec, managed_by=MANAGED_BY_CONFIG)
+        except Conflict:
+            # Made since the plan: by another replica's `serve --apply` of the same file,
+            # or through the API. Compare again: the first is brought up to date, the
+            # second refused as the plan would have.
+            current = await self._tools.get_tool(tenant, item.spec.name)
+            change = await self._compare(tenant, item, current)
+            if change.action == "update":
+                await self._update(tenant, item, change)
+            return
         if item.credentials is not None:
             await self._tools.set_credentials(tenant, tool.id, item.credentials)
         await self._set_webhook(tenant, tool.id, item)
