@@ -25,6 +25,7 @@ from devmesh.domain.errors import DevMeshError
 from devmesh.mcp.stdio import serve_stdio
 from devmesh.observability.logging import configure_logging
 from devmesh.serving import uvicorn_config
+from devmesh.tools.declared import DeclaredTools
 
 __all__ = ["main"]
 
@@ -105,10 +106,20 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
     is_flag=True,
     help="Do not run the event worker in this process (run `devmesh worker` instead).",
 )
+@click.option(
+    "--apply",
+    "apply_first",
+    is_flag=True,
+    help="First apply the tools the configuration declares (as `devmesh apply`).",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None, no_worker: bool) -> None:
+def serve(
+    ctx: click.Context, host: str | None, port: int | None, no_worker: bool, apply_first: bool
+) -> None:
     """Run the HTTP service: REST API and MCP (and the event worker, unless told not to)."""
     settings = _settings(ctx)
+    if apply_first:
+        _apply(ctx, dry_run=False, prune=False, create_tenant=False)
     app = create_app(settings, run_worker=False if no_worker else None)
     config = uvicorn_config(
         app, settings, host=host or settings.host, port=settings.port if port is None else port
@@ -242,6 +253,57 @@ def keys_revoke(ctx: click.Context, key: str) -> None:
         return (await services.tenants.revoke_key(key)).model_dump(mode="json")
 
     _print_json(_run(ctx, work))
+
+
+@cli.command("apply")
+@click.option(
+    "-f",
+    "--file",
+    "file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The configuration file to apply (default: the one --config names).",
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan only; change nothing.")
+@click.option(
+    "--prune", is_flag=True, help="Delete tools an earlier apply made that the file no longer has."
+)
+@click.option(
+    "--create-tenant",
+    is_flag=True,
+    help="Create a missing tenant (without an API key: `devmesh keys create` makes one).",
+)
+@click.pass_context
+def apply(
+    ctx: click.Context, file: Path | None, dry_run: bool, prune: bool, create_tenant: bool
+) -> None:
+    """Create or update the tool instances the file declares (adapters.ci.<name>).
+
+    Prints the plan (create / update / unchanged), never a secret. An invalid file
+    is refused, naming the key, before anything changes."""
+    if file is not None:
+        ctx.obj["config"] = file
+    _apply(ctx, dry_run=dry_run, prune=prune, create_tenant=create_tenant)
+
+
+def _apply(ctx: click.Context, *, dry_run: bool, prune: bool, create_tenant: bool) -> None:
+    async def work(services: Services) -> None:
+        declared = DeclaredTools(
+            tools=services.tools,
+            webhooks=services.webhooks,
+            tenants=services.tenants,
+            registry=services.registry,
+        )
+        plan = await declared.plan(services.settings, create_tenants=create_tenant, prune=prune)
+        for line in plan.lines() or ["nothing declared (adapters.ci is empty)"]:
+            click.echo(line)
+        if dry_run:
+            click.echo("dry run: nothing changed")
+        elif plan.changes_anything:
+            await declared.apply(plan)
+            click.echo("applied")
+
+    _run(ctx, work)
 
 
 @cli.group("config")

@@ -2,8 +2,11 @@
 
 Sources, strongest first: ``DEVMESH_*`` environment variables, then the YAML
 file (``configs/config.yaml`` by default) with ``${VAR}`` / ``${VAR:-default}``
-expanded from the same environment, then the defaults below. Nothing else in
-the package reads the environment.
+expanded from the same environment, then the defaults below. The environment is
+read in one place, ``load_settings``, from the mapping it is given (``os.environ``
+only when it is given none): ``Settings`` itself is a plain model that reads
+nothing, so a test's ``environ={...}`` is all there is. Nothing else in the
+package reads the environment.
 """
 
 from __future__ import annotations
@@ -13,13 +16,21 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
-__all__ = ["ConfigError", "Settings", "load_settings"]
+__all__ = ["ConfigError", "DeclaredTool", "Settings", "load_settings"]
 
 DEFAULT_CONFIG_FILE = Path("configs/config.yaml")
 _ENV_PREFIX = "DEVMESH_"
@@ -223,17 +234,145 @@ class NotificationSettings(BaseModel):
     )
 
 
+def _seconds(value: Any) -> Any:
+    """``30``, ``"30s"``, ``"500ms"``, ``"2m"``, ``"1h"``: seconds, as the original wrote them."""
+    if isinstance(value, str):
+        match = _DURATION.fullmatch(value.strip())
+        if match is None:
+            raise ValueError("must be seconds, or a duration such as 30s, 500ms, 2m or 1h")
+        return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    return value
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h)?")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+_MIN_WEBHOOK_SECRET = 16
+
+
+class DeclaredCircuitBreaker(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_failures: int | None = Field(
+        default=None, ge=1, le=1000, description="Failures in a row that open the circuit."
+    )
+    timeout: Seconds | None = Field(
+        default=None, gt=0, le=3600, description="How long the circuit stays open before a probe."
+    )
+
+
+class DeclaredRateLimit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requests_per_second: float = Field(gt=0, le=10_000, description="Outbound calls per second.")
+    burst: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Calls allowed at once; at least requests_per_second (the default).",
+    )
+
+    @field_validator("burst")
+    @classmethod
+    def _a_second_at_least(cls, burst: int | None, info: ValidationInfo) -> int | None:
+        rate = info.data.get("requests_per_second")
+        if burst is not None and rate is not None and burst < rate:
+            raise ValueError("must be at least requests_per_second (a second's worth)")
+        return burst
+
+
+class DeclaredWebhook(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    secret: SecretStr = Field(
+        description="The secret the tool signs or sends its deliveries with; 16 characters "
+        "at least."
+    )
+    allowed_events: list[str] | None = Field(
+        default=None, description="Event types kept from deliveries; unset: all."
+    )
+    scheme: Literal["provider", "standard"] | None = Field(
+        default=None,
+        description="provider: the tool's own scheme; standard: Standard Webhooks "
+        "(whsec_ secret). Default: the provider's own where it has one.",
+    )
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr) -> SecretStr:
+        if len(secret.get_secret_value()) < _MIN_WEBHOOK_SECRET:
+            raise ValueError(f"must be at least {_MIN_WEBHOOK_SECRET} characters")
+        return secret
+
+    @field_validator("allowed_events", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        # From the environment a list comes as one string: "build.failed,build.completed".
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+
+class DeclaredTool(BaseModel):
+    """One tool instance declared in the file (``adapters.ci.<name>``), as the original."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str = Field(min_length=1, description="An installed provider: buildbot, gitlab.")
+    tenant: str | None = Field(default=None, description="Owner; default: the top-level tenant.")
+    url: str | None = Field(
+        default=None, description="The tool's base URL; optional where the provider has one."
+    )
+    token: SecretStr | None = Field(default=None, description="Token (or password with username).")
+    username: str | None = Field(default=None, description="With token or password: a login.")
+    password: SecretStr | None = Field(default=None, description="With username, instead of token.")
+    credential_type: str | None = Field(
+        default=None,
+        description="One of the provider's credential types; default: basic with a username, "
+        "else the provider's first token type.",
+    )
+    credential_mode: Literal["stored", "passthrough", "either"] = Field(
+        default="either", description="As the REST API's credential_mode."
+    )
+    verify_tls: bool = True
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="Provider settings, as the REST API's config."
+    )
+    timeout: Seconds | None = Field(
+        default=None, gt=0, le=600, description="Seconds one call may take, retries included."
+    )
+    max_retries: int | None = Field(default=None, ge=0, le=10, description="Retries of a read.")
+    circuit_breaker: DeclaredCircuitBreaker | None = None
+    rate_limit: DeclaredRateLimit | None = None
+    webhook: DeclaredWebhook | None = None
+
+    @field_validator("username")
+    @classmethod
+    def _username_needs_a_secret(cls, username: str | None, info: ValidationInfo) -> str | None:
+        if username is not None and not (info.data.get("token") or info.data.get("password")):
+            raise ValueError("needs token or password beside it")
+        return username
+
+
+class AdaptersSettings(BaseModel):
+    """Tool instances declared in the file, applied by ``devmesh apply``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ci: dict[str, DeclaredTool] = Field(
+        default_factory=dict, description="CI tool instances by name."
+    )
+
+
 class TracingSettings(BaseModel):
     exporter: Literal["none", "otlp", "console"] = "none"
     service_name: str = "devmesh"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="DEVMESH_",
-        env_nested_delimiter="__",
-        extra="forbid",
-    )
+class Settings(BaseModel):
+    # A plain model, not pydantic-settings' BaseSettings: that one would read the
+    # process environment again on its own, whatever ``load_settings`` was given.
+    model_config = ConfigDict(extra="forbid")
 
     data_dir: Path = Field(
         default=Path("var"),
@@ -280,6 +419,10 @@ class Settings(BaseSettings):
     egress: EgressSettings = EgressSettings()
     events: EventsSettings = EventsSettings()
     notifications: NotificationSettings = NotificationSettings()
+    tenant: str | None = Field(
+        default=None, description="The tenant that owns the tools under adapters (by name)."
+    )
+    adapters: AdaptersSettings = AdaptersSettings()
 
     @field_validator("database_url")
     @classmethod
@@ -309,8 +452,9 @@ class Settings(BaseSettings):
         return self.database_url
 
 
-def expand_env(text: str, environ: Mapping[str, str]) -> str:
-    """Replace ``${VAR}`` and ``${VAR:-default}``; an unset VAR without default is an error."""
+def expand_env(text: str, environ: Mapping[str, str], *, key: str = "") -> str:
+    """Replace ``${VAR}`` and ``${VAR:-default}``; an unset VAR without default is an
+    error, naming the variable and the ``key`` whose value refers to it."""
 
     def _sub(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
@@ -318,20 +462,24 @@ def expand_env(text: str, environ: Mapping[str, str]) -> str:
             return environ[name]
         if default is not None:
             return default
-        raise ConfigError(f"config file references ${{{name}}}, which is not set")
+        where = f"{key}: " if key else ""
+        raise ConfigError(f"{where}config file references ${{{name}}}, which is not set")
 
     return _ENV_REF.sub(_sub, text)
 
 
-def _expand_values(node: Any, environ: Mapping[str, str]) -> Any:
+def _expand_values(node: Any, environ: Mapping[str, str], path: str = "") -> Any:
     # Expanding parsed string values, not the raw text, keeps comments inert and
     # stops an environment value from injecting YAML structure.
     if isinstance(node, str):
-        return expand_env(node, environ)
+        return expand_env(node, environ, key=path)
     if isinstance(node, dict):
-        return {key: _expand_values(value, environ) for key, value in node.items()}
+        return {
+            key: _expand_values(value, environ, f"{path}.{key}" if path else str(key))
+            for key, value in node.items()
+        }
     if isinstance(node, list):
-        return [_expand_values(value, environ) for value in node]
+        return [_expand_values(value, environ, f"{path}[{i}]") for i, value in enumerate(node)]
     return node
 
 
@@ -352,6 +500,14 @@ def _read_yaml(path: Path, environ: Mapping[str, str]) -> dict[str, Any]:
     return expanded
 
 
+_BOUNDS = {
+    "greater_than_equal": ("≥", "ge"),
+    "greater_than": (">", "gt"),
+    "less_than_equal": ("≤", "le"),
+    "less_than": ("<", "lt"),
+}
+
+
 def _describe(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
@@ -359,6 +515,9 @@ def _describe(exc: ValidationError) -> str:
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown setting"
+        elif error["type"] in _BOUNDS:
+            word, bound = _BOUNDS[error["type"]]
+            message = f"must be {word} {error.get('ctx', {}).get(bound)}"
         parts.append(f"{key}: {message}")
     return "; ".join(parts)
 
@@ -382,7 +541,8 @@ def load_settings(
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"invalid configuration: {_describe(exc)}") from exc
+        # Not chained: the validation error quotes the input, and the file holds secrets.
+        raise ConfigError(f"invalid configuration: {_describe(exc)}") from None
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:

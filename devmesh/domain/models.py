@@ -254,5 +254,10 @@ class ToolInstance(_Model):
         default_factory=dict, description="The resilience settings that differ from defaults."
     )
     has_credentials: bool = False
+    managed_by: str | None = Field(
+        default=None,
+        description="'config': declared in the service's configuration file and kept by "
+        "`devmesh apply`, which may change it back; unset: made through the API.",
+    )
     created_at: datetime
     updated_at: datetime

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import hmac
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -49,12 +50,17 @@ from devmesh.tools.models import (
 )
 from devmesh.tools.naming import looks_like_id
 
-__all__ = ["ToolService", "ToolUpdated"]
+__all__ = ["MANAGED_BY_CONFIG", "ToolService", "ToolUpdated"]
 
 _log = structlog.get_logger(__name__)
 _ADAPTER_CACHE_SIZE = 256
 _ROW_CACHE_SIZE = 10_000
 _CATALOG_CACHE_SIZE = 1_000
+# Who owns an instance made other than through the API (``devmesh apply``: "config").
+# Kept in the row's config under a key no provider setting can take (a leading "$"),
+# and taken out of it before the provider or the tenant sees the config.
+MANAGED_BY_CONFIG = "config"
+_MANAGED_BY = "$managed_by"
 
 
 def validation_message(exc: ValidationError, *, prefix: str = "") -> tuple[str, str]:
@@ -138,9 +144,14 @@ class ToolService:
 
     # --- instances -------------------------------------------------------------
 
-    async def register_tool(self, tenant: Tenant, spec: ToolCreate) -> ToolInstance:
+    async def register_tool(
+        self, tenant: Tenant, spec: ToolCreate, *, managed_by: str | None = None
+    ) -> ToolInstance:
+        """Create the instance; ``managed_by`` marks who owns it when not the API."""
         provider = self._provider(spec.provider)
         config = _validate_config(provider, spec.config)
+        if managed_by is not None:
+            config[_MANAGED_BY] = managed_by
         base_url = _base_url(provider, spec.base_url)
         await self._check_destination(base_url)
         now = utcnow()
@@ -198,7 +209,10 @@ class ToolService:
                 if changes.credentials is not None:
                     self._seal(row, changes.credentials)
                 if changes.config is not None:
-                    row.config = _validate_config(self._provider(row.provider), changes.config)
+                    config = _validate_config(self._provider(row.provider), changes.config)
+                    if _MANAGED_BY in row.config:
+                        config[_MANAGED_BY] = row.config[_MANAGED_BY]
+                    row.config = config
                 if changes.credential_mode is not None:
                     row.credential_mode = changes.credential_mode
                 if changes.verify_tls is not None:
@@ -227,6 +241,22 @@ class ToolService:
                 row.updated_at = utcnow()
         finally:
             self._forget(tenant)
+
+    async def credentials_equal(
+        self, tenant: Tenant, ref: str, credentials: Credentials | None
+    ) -> bool:
+        """Whether the tool's stored credentials are ``credentials`` (``None``: none
+        stored). Compared in memory, so a plan can say "update" without showing either."""
+        async with self._db.session() as session:
+            row = await _find(session, tenant, ref)
+        if row.credentials_sealed is None:
+            return credentials is None
+        if credentials is None:
+            return False
+        stored = self._stored_credentials(row)
+        return stored is not None and hmac.compare_digest(
+            stored.model_dump_json().encode(), credentials.model_dump_json().encode()
+        )
 
     async def delete_credentials(self, tenant: Tenant, ref: str) -> None:
         try:
@@ -479,6 +509,9 @@ class ToolService:
                 f"tool {row.name!r} takes the caller's own credentials: send X-Upstream-Token",
                 field="X-Upstream-Token",
             )
+        return self._stored_credentials(row)
+
+    def _stored_credentials(self, row: ToolRow) -> Credentials | None:
         if row.credentials_sealed is None or row.credentials_key_id is None:
             return None
         plaintext = self._vault.decrypt(
@@ -505,7 +538,7 @@ class ToolService:
         if adapter is not None:
             self._adapters.move_to_end(key)
             return adapter
-        config = provider.config_model.model_validate(row.config)
+        config = provider.config_model.model_validate(_provider_config(row))
         adapter = provider.create_adapter(
             Connection(
                 base_url=row.base_url,
@@ -519,6 +552,15 @@ class ToolService:
         if len(self._adapters) > _ADAPTER_CACHE_SIZE:
             self._adapters.popitem(last=False)
         return adapter
+
+
+def validate_config(provider: Provider, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config as it would be stored: checked by the provider, defaults left out."""
+    return _validate_config(provider, config)
+
+
+def _provider_config(row: ToolRow) -> dict[str, Any]:
+    return {key: value for key, value in row.config.items() if key != _MANAGED_BY}
 
 
 def _validate_config(provider: Provider, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -551,7 +593,8 @@ def _instance(row: ToolRow) -> ToolInstance:
         name=row.name,
         provider=row.provider,
         base_url=row.base_url,
-        config=dict(row.config),
+        config=_provider_config(row),
+        managed_by=row.config.get(_MANAGED_BY),
         verify_tls=row.verify_tls,
         credential_mode=row.credential_mode,  # type: ignore[arg-type]
         resilience=dict(row.resilience or {}),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import secrets
 import uuid
@@ -41,7 +42,13 @@ from devmesh.store.db import Database
 from devmesh.store.rows import ToolRow, ToolWebhookRow, WebhookDeliveryRow, utcnow
 from devmesh.tools.naming import looks_like_id
 
-__all__ = ["Delivery", "WebhookScheme", "WebhookService", "WebhookSettings"]
+__all__ = [
+    "Delivery",
+    "WebhookScheme",
+    "WebhookService",
+    "WebhookSettings",
+    "is_standard_secret",
+]
 
 _log = structlog.get_logger(__name__)
 
@@ -156,6 +163,40 @@ class WebhookService:
             if row is None:
                 raise UnknownTool(f"tool {ref!r} has no webhook; PUT .../webhook sets one")
             return _settings(row)
+
+    async def differences(
+        self,
+        tenant: Tenant,
+        ref: str,
+        *,
+        scheme: WebhookScheme,
+        secret: str,
+        allowed_events: Sequence[str] | None,
+    ) -> list[str]:
+        """What of the tool's webhook differs from these settings: ``["webhook"]`` when
+        it has none, else some of ``scheme``, ``secret``, ``allowed_events``. The secret
+        is compared in memory and never leaves this method."""
+        async with self._db.session() as session:
+            tool = await _find_tool(session, tenant, ref)
+            row = await session.get(ToolWebhookRow, tool.id)
+        if row is None:
+            return ["webhook"]
+        differ = []
+        if row.scheme != scheme:
+            differ.append("scheme")
+        current = self._vault.decrypt(
+            row.secret_sealed,
+            key_id=row.secret_key_id,
+            tenant_id=tool.tenant_id,
+            bound_to=_bound(tool.id),
+            origin=_ORIGIN,
+        )
+        if not hmac.compare_digest(current, secret.encode()):
+            differ.append("secret")
+        wanted = list(allowed_events) if allowed_events is not None else None
+        if row.allowed_events != wanted:
+            differ.append("allowed_events")
+        return differ
 
     # --- deliveries (no API key: the tool's own proof) ----------------------------
 
@@ -307,6 +348,11 @@ def _generate(scheme: WebhookScheme) -> str:
     if scheme == "standard":
         return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
     return secrets.token_urlsafe(32)
+
+
+def is_standard_secret(secret: str) -> bool:
+    """Whether ``secret`` is a Standard Webhooks secret: ``whsec_`` and base64."""
+    return _is_standard_secret(secret)
 
 
 def _is_standard_secret(secret: str) -> bool:

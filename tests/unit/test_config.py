@@ -109,3 +109,48 @@ def test_egress_networks_come_comma_separated_from_the_environment_and_are_check
     assert settings.egress.allow_networks == ["10.20.0.0/16", "fd12::/48"]
     with pytest.raises(ConfigError, match=r"egress\.deny_networks"):
         load_settings(empty, environ={"DEVMESH_EGRESS__DENY_NETWORKS": "not-a-network"})
+
+
+def test_the_real_environment_is_ignored_when_environ_is_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DEVMESH_REDIS_URL", "redis://from-the-shell:6379/0")
+    monkeypatch.setenv("DEVMESH_PORT", "1")
+    settings = load_settings(environ={})
+    assert (settings.redis_url, settings.port) == (None, 8081)
+
+
+def test_the_real_environment_is_read_when_no_environ_is_given(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DEVMESH_PORT", "9123")
+    assert load_settings(write(tmp_path, "")).port == 9123
+
+
+def declared(tmp_path: Path, entry: str) -> Path:
+    return write(tmp_path, f"tenant: acme\nadapters:\n  ci:\n    ci:\n{entry}")
+
+
+@pytest.mark.parametrize(
+    ("written", "seconds"), [("45", 45.0), ("30s", 30.0), ("500ms", 0.5), ("2m", 120.0)]
+)
+def test_a_declared_timeout_takes_seconds_or_a_duration(
+    tmp_path: Path, written: str, seconds: float
+) -> None:
+    path = declared(tmp_path, f"      provider: buildbot\n      timeout: {written}\n")
+    assert load_settings(path, environ={}).adapters.ci["ci"].timeout == seconds
+
+
+def test_a_declared_username_without_a_token_or_password_is_named(tmp_path: Path) -> None:
+    path = declared(tmp_path, "      provider: buildbot\n      username: admin\n")
+    with pytest.raises(ConfigError, match=r"adapters\.ci\.ci\.username: needs token or password"):
+        load_settings(path, environ={})
+
+
+def test_a_refused_secret_is_not_kept_in_the_error(tmp_path: Path) -> None:
+    path = declared(tmp_path, "      provider: gitlab\n      webhook: {secret: short-secret-1}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, environ={})
+    assert "adapters.ci.ci.webhook.secret: must be at least 16 characters" in str(raised.value)
+    assert raised.value.__cause__ is None
+    assert "short-secret-1" not in str(raised.value)

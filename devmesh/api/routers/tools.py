@@ -45,6 +45,11 @@ class ToolRead(BaseModel):
     credential_mode: Literal["stored", "passthrough", "either"]
     resilience: ResiliencePolicy
     has_credentials: bool
+    managed_by: Literal["config"] | None = Field(
+        default=None,
+        description="'config': declared in the service's configuration file; `devmesh apply` "
+        "keeps it as the file says and undoes other changes. Unset: made through the API.",
+    )
     created_at: datetime
     updated_at: datetime
 
