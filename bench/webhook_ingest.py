@@ -55,10 +55,10 @@ HEADLINE_CONCURRENCY = 16
 
 
 async def _backend(
-    args: argparse.Namespace, name: str, work: Path, database_url: str, **settings: str
+    args: argparse.Namespace, name: str, work: Path, url: str, **settings: str
 ) -> list[Cell]:
     cells = [Cell(name, c) for c in args.concurrency]
-    db = Database(database_url)
+    db = Database(url)
     try:
         async with run_devmesh(None, work / "devmesh", **settings) as gateway:
             print(f"devmesh {name} {gateway.base_url} (pid {gateway.pid})", flush=True)
@@ -78,7 +78,7 @@ async def _backend(
                 )
                 print(f"  {name:8} devmesh c={cell.concurrency:<3} {_brief(cell)}", flush=True)
         # Developer Mesh is stopped: the floor has the database to itself, as it had.
-        async with run_floor(database_url, work / "floor") as floor_url:
+        async with run_floor(url, work / "floor") as floor_url:
             for cell in cells:
                 floor = await measure_floor(
                     cell, base_url=floor_url, deliveries=args.deliveries, seconds=args.cell_seconds
