@@ -34,32 +34,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 from bench.overhead.measuring import Bench, measure_devmesh, measure_fastmcp
-from bench.overhead.processes import run_devmesh, run_fastmcp, serve_fastmcp
+from bench.overhead.processes import (
+    postgres_and_redis,
+    run_devmesh,
+    run_fastmcp,
+    serve_fastmcp,
+)
 from bench.overhead.profiling import profile, summarise_profile
 from bench.overhead.reporting import headline, table
-from tests.support.backends import fresh_postgres_database, start_postgres, start_redis
+from tests.support.backends import fresh_postgres_database
 from tests.upstream import run_upstream
-
-
-@contextlib.contextmanager
-def postgres_and_redis() -> Iterator[tuple[str, str]]:
-    """URLs from DEVMESH_TEST_POSTGRES_URL / DEVMESH_TEST_REDIS_URL, or servers started here."""
-    with contextlib.ExitStack() as stack:
-        pg = (
-            os.environ.get("DEVMESH_TEST_POSTGRES_URL")
-            or stack.enter_context(start_postgres()).sqlalchemy_url()
-        )
-        redis = os.environ.get("DEVMESH_TEST_REDIS_URL") or stack.enter_context(start_redis()).url
-        yield pg, redis
 
 
 async def run(args: argparse.Namespace) -> int:

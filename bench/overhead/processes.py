@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import httpx2
 
-from tests.support.backends import free_port
+from tests.support.backends import free_port, start_postgres, start_redis
 from tests.upstream import Upstream, listening_socket
 
 HOST = "127.0.0.1"
@@ -111,8 +111,11 @@ def _devmesh_cli(env: dict[str, str], cwd: Path, *args: str) -> Any:
 
 
 @asynccontextmanager
-async def run_devmesh(upstream: Upstream, work: Path, **settings: str) -> AsyncIterator[Gateway]:
-    """``devmesh serve`` with a tenant, a key and tool ``ci``; stopped by PID on exit."""
+async def run_devmesh(
+    upstream: Upstream | None, work: Path, **settings: str
+) -> AsyncIterator[Gateway]:
+    """``devmesh serve`` with a tenant, a key and (with an upstream) tool ``ci``;
+    stopped by PID on exit."""
     work.mkdir(parents=True)  # noqa: ASYNC240 (set-up, before anything is measured)
     # The working directory has no configs/config.yaml, so only defaults and env count.
     env = _devmesh_env(work / "data", **settings)
@@ -126,13 +129,16 @@ async def run_devmesh(upstream: Upstream, work: Path, **settings: str) -> AsyncI
         headers = {"Authorization": f"Bearer {key['api_key']}"}
         async with httpx.AsyncClient(base_url=base_url, trust_env=False, timeout=10) as http:
             await _until_ready(http, "/readyz", process, work / "service.log", "devmesh")
-            made = await http.post(
-                "/api/v1/tools",
-                headers=headers,
-                json={"name": "ci", "provider": "buildbot", "base_url": upstream.base_url},
-            )
-            if made.status_code != 201:
-                raise RuntimeError(f"registering tool ci failed: {made.status_code} {made.text}")
+            if upstream is not None:
+                made = await http.post(
+                    "/api/v1/tools",
+                    headers=headers,
+                    json={"name": "ci", "provider": "buildbot", "base_url": upstream.base_url},
+                )
+                if made.status_code != 201:
+                    raise RuntimeError(
+                        f"registering tool ci failed: {made.status_code} {made.text}"
+                    )
         yield Gateway("devmesh", base_url, process.pid, key["api_key"])
     finally:
         stop(process)
@@ -151,6 +157,18 @@ async def _until_ready(
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what} not ready in {START_TIMEOUT_S}s:\n{tail(log)}")
         await asyncio.sleep(0.1)
+
+
+@contextlib.contextmanager
+def postgres_and_redis() -> Iterator[tuple[str, str]]:
+    """URLs from DEVMESH_TEST_POSTGRES_URL / DEVMESH_TEST_REDIS_URL, or servers started here."""
+    with contextlib.ExitStack() as stack:
+        pg = (
+            os.environ.get("DEVMESH_TEST_POSTGRES_URL")
+            or stack.enter_context(start_postgres()).sqlalchemy_url()
+        )
+        redis = os.environ.get("DEVMESH_TEST_REDIS_URL") or stack.enter_context(start_redis()).url
+        yield pg, redis
 
 
 @asynccontextmanager

@@ -28,7 +28,9 @@ from typing import Any, Literal
 
 import structlog
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from devmesh.adapters.registry import ProviderRegistry
 from devmesh.adapters.standard_webhooks import SECRET_PREFIX, StandardWebhookVerifier
@@ -39,6 +41,7 @@ from devmesh.domain.models import Tenant
 from devmesh.events.outbox import Outbox
 from devmesh.security.vault import Vault
 from devmesh.store.db import Database
+from devmesh.store.group_commit import GroupCommit
 from devmesh.store.rows import ToolRow, ToolWebhookRow, WebhookDeliveryRow, utcnow
 from devmesh.tools.naming import looks_like_id
 
@@ -98,6 +101,8 @@ class WebhookService:
         self._vault = vault
         self._outbox = outbox or Outbox()
         self._standard = standard or StandardWebhookVerifier()
+        # Deliveries are stored in shared transactions: see store/group_commit.py.
+        self._commits = GroupCommit(db)
 
     # --- settings (a tenant's API key) -------------------------------------------
 
@@ -253,11 +258,7 @@ class WebhookService:
                     payload={"delivery_id": delivery_id, "error": error},
                 )
             ]
-        try:
-            return await self._store(tool, delivery_id, headers, body, error, built)
-        except IntegrityError:
-            # Two deliveries of one id at once: the other one stored it.
-            return Delivery(delivery_id=delivery_id, duplicate=True, events=[])
+        return await self._store(tool, delivery_id, headers, body, error, built)
 
     async def _store(
         self,
@@ -268,31 +269,38 @@ class WebhookService:
         error: str | None,
         events: list[Event],
     ) -> Delivery:
-        async with self._db.session() as session:
-            seen = await session.scalar(
-                select(WebhookDeliveryRow.id).where(
-                    WebhookDeliveryRow.tool_id == tool.id,
-                    WebhookDeliveryRow.delivery_id == delivery_id,
-                )
-            )
-            if seen is not None:
-                return Delivery(delivery_id=delivery_id, duplicate=True, events=[])
-            session.add(
-                WebhookDeliveryRow(
-                    id=str(uuid.uuid4()),
-                    tenant_id=tool.tenant_id,
-                    tool_id=tool.id,
-                    delivery_id=delivery_id,
-                    headers=_stored_headers(headers),
-                    body=body,
-                    error=error,
-                    event_ids=[event.id for event in events],
-                    received_at=utcnow(),
-                )
-            )
-            await session.flush()
+        row = {
+            "id": str(uuid.uuid4()),
+            "tenant_id": tool.tenant_id,
+            "tool_id": tool.id,
+            "delivery_id": delivery_id,
+            "headers": _stored_headers(headers),
+            "body": body,
+            "error": error,
+            "event_ids": [event.id for event in events],
+            "received_at": utcnow(),
+        }
+        insert = sqlite_insert if self._db.is_sqlite else postgresql_insert
+        # Insert first, skipping a delivery id already stored: the transaction takes
+        # the write lock with its first statement (SQLite cannot upgrade a read to a
+        # write once another connection has committed), and two deliveries of one id
+        # at once settle on the unique key instead of failing.
+        statement = (
+            insert(WebhookDeliveryRow)
+            .values(row)
+            .on_conflict_do_nothing(index_elements=["tool_id", "delivery_id"])
+            .returning(WebhookDeliveryRow.id)
+        )
+
+        async def write(session: AsyncSession) -> bool:
+            if await session.scalar(statement) is None:
+                return False
             for event in events:
                 await self._outbox.add(session, event)
+            return True
+
+        if not await self._commits.run(write):
+            return Delivery(delivery_id=delivery_id, duplicate=True, events=[])
         self._outbox.committed()
         if error is not None:
             _log.info("webhook_unparsed", tool=tool.name, delivery_id=delivery_id, error=error)

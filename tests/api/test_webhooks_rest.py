@@ -3,6 +3,7 @@ events; anything unverified leaves no trace."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -120,6 +121,25 @@ async def test_a_redelivery_answers_200_and_changes_nothing(
 
     assert (first.json()["duplicate"], again.json()["duplicate"]) == (False, True)
     assert again.status_code == 200
+    assert [e["type"] for e in await events(client, key)] == ["build.failed"]
+    assert await stored(services) == (1, 1)
+
+
+async def test_one_delivery_sent_many_times_at_once_is_stored_once(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    key, tool = await tool_with_webhook(client, services)
+    body = build(complete=True, results=2)
+
+    answers = await asyncio.gather(
+        *(
+            client.post(f"/api/v1/webhooks/{tool}", content=body, headers=basic(CANARY))
+            for _ in range(8)
+        )
+    )
+
+    assert [a.status_code for a in answers] == [200] * 8
+    assert sorted(a.json()["duplicate"] for a in answers) == [False] + [True] * 7
     assert [e["type"] for e in await events(client, key)] == ["build.failed"]
     assert await stored(services) == (1, 1)
 
