@@ -146,6 +146,18 @@ async def test_a_controller_without_crumbs_takes_posts_without_one(
     assert done.status is BuildStatus.SUCCEEDED
 
 
+async def test_a_post_refused_for_a_stale_crumb_is_sent_again_with_a_fresh_one(
+    jenkins: JenkinsStandin, adapter: JenkinsAdapter
+) -> None:
+    await jenkins.add_job("team/app", **APP)
+    first = await adapter.trigger_build(BuildRequest(project="team/app"))
+    await jenkins.rotate_crumbs()
+
+    second = await adapter.trigger_build(BuildRequest(project="team/app"))
+
+    assert second.metadata["queue_id"] == first.metadata["queue_id"] + 1
+
+
 async def test_a_running_builds_console_reads_on_from_an_offset_until_it_is_final(
     jenkins: JenkinsStandin, adapter: JenkinsAdapter
 ) -> None:

@@ -4,6 +4,7 @@ Control (JSON): ``POST /_standin/reset`` with ``{users: {name: api_token}, crumb
 quiet_period_s, left_ttl_s, notify_url}``; ``POST /_standin/jobs`` with ``{path:
 "team/app", steps: ["make", …], parameters: {NAME: default}, artifacts: "dist/*"}``;
 ``GET /_standin/deliveries`` (the Notification plugin's bodies sent);
+``POST /_standin/crumbs/rotate`` (every crumb issued so far stops working);
 ``GET /_standin/health``.
 """
 
@@ -75,7 +76,7 @@ class _Api:
         self.world = world
 
     def _crumb(self, user: str) -> str:
-        return hashlib.sha256(f"crumb:{user}".encode()).hexdigest()
+        return hashlib.sha256(f"crumb:{self.world.crumb_salt}:{user}".encode()).hexdigest()
 
     def _user(self, request: Request) -> str | Response:
         """The authenticated user, or Jenkins' refusal."""
@@ -375,6 +376,11 @@ def create_app() -> Starlette:
         job = world.add_job(await request.json())
         return JSONResponse({"path": job.path})
 
+    async def rotate_crumbs(request: Request) -> Response:
+        # As a controller restart or an expired session would: old crumbs stop working.
+        world.crumb_salt += 1
+        return JSONResponse({})
+
     async def deliveries(request: Request) -> Response:
         return JSONResponse(world.deliveries)
 
@@ -386,6 +392,7 @@ def create_app() -> Starlette:
             Route("/_standin/reset", reset, methods=["POST"]),
             Route("/_standin/jobs", add_job, methods=["POST"]),
             Route("/_standin/deliveries", deliveries, methods=["GET"]),
+            Route("/_standin/crumbs/rotate", rotate_crumbs, methods=["POST"]),
             Route("/_standin/health", health, methods=["GET"]),
             Route("/{path:path}", api.handle, methods=["GET", "POST"]),
         ]

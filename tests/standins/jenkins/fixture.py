@@ -45,6 +45,10 @@ class JenkinsStandin:
         """A freestyle job; ``parameters`` ({name: default}), ``artifacts`` (a glob)."""
         await self._call("POST", "jobs", {"path": path, "steps": steps, **fields})
 
+    async def rotate_crumbs(self) -> None:
+        """Make every crumb issued so far invalid, as a controller restart does."""
+        await self._call("POST", "crumbs/rotate")
+
     async def deliveries(self) -> list[dict[str, Any]]:
         """The Notification plugin bodies sent so far, in order."""
         result: list[dict[str, Any]] = await self._call("GET", "deliveries")

@@ -99,6 +99,7 @@ class World:
                     os.killpg(build.process.pid, signal.SIGKILL)
         self.users: dict[str, str] = dict(settings.get("users") or {})
         self.crumbs: bool = bool(settings.get("crumbs", True))
+        self.crumb_salt = 0
         self.quiet_period_s: float = float(settings.get("quiet_period_s", 0.2))
         self.left_ttl_s: float = float(settings.get("left_ttl_s", 300.0))
         self.notify_url: str | None = settings.get("notify_url")
