@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["WebhookNormaliser", "WebhookVerifier"]
+__all__ = ["URL_TOKEN_HEADER", "WebhookNormaliser", "WebhookVerifier"]
+
+URL_TOKEN_HEADER = "X-DevMesh-Url-Token"
+"""Where a verifier finds a token the sender put in the webhook's URL
+(``POST /api/v1/webhooks/{tool_id}?token=…``), for tools that can neither sign a
+delivery nor set a header (Jenkins' Notification plugin). The service moves the query
+parameter into this header before verifying; like every header naming a token, it is
+never stored, and the access log names the route, never the query."""
 
 
 @runtime_checkable

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devmesh.adapters.registry import ProviderRegistry
 from devmesh.adapters.standard_webhooks import SECRET_PREFIX, StandardWebhookVerifier
-from devmesh.adapters.webhooks import WebhookNormaliser, WebhookVerifier
+from devmesh.adapters.webhooks import URL_TOKEN_HEADER, WebhookNormaliser, WebhookVerifier
 from devmesh.domain.errors import InvalidInput, Unauthorized, UnknownTool
 from devmesh.domain.events import Event, EventSource, EventType, ToolRef, new_event
 from devmesh.domain.models import Tenant
@@ -205,7 +205,23 @@ class WebhookService:
 
     # --- deliveries (no API key: the tool's own proof) ----------------------------
 
-    async def receive(self, tool_id: str, *, headers: Mapping[str, str], body: bytes) -> Delivery:
+    async def receive(
+        self,
+        tool_id: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes,
+        url_token: str | None = None,
+    ) -> Delivery:
+        """Verify, store and map one delivery. ``url_token`` is a ``?token=`` the sender
+        put in the URL (tools that cannot sign); verifiers see it as ``URL_TOKEN_HEADER``."""
+        headers = {
+            name: value
+            for name, value in headers.items()
+            if name.lower() != URL_TOKEN_HEADER.lower()
+        }
+        if url_token:
+            headers[URL_TOKEN_HEADER] = url_token
         async with self._db.session() as session:
             found = None
             if looks_like_id(tool_id):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from devmesh.api.deps import CurrentTenant, Webhooks
@@ -109,10 +109,22 @@ async def get_webhook(tool: str, tenant: CurrentTenant, webhooks: Webhooks) -> W
     summary="Receive a delivery from a tool (no API key: the tool's signature or secret)",
     responses=problems(413),
 )
-async def receive_webhook(tool: str, request: Request, webhooks: Webhooks) -> DeliveryRead:
+async def receive_webhook(
+    tool: str,
+    request: Request,
+    webhooks: Webhooks,
+    token: Annotated[
+        str | None,
+        Query(
+            max_length=512,
+            description="The tool's webhook secret, for tools that can only put it in the "
+            "URL (Jenkins' Notification plugin); never stored or logged.",
+        ),
+    ] = None,
+) -> DeliveryRead:
     # The gate has read the body already, under its size cap and deadline.
     delivery = await webhooks.receive(
-        tool, headers=dict(request.headers), body=await request.body()
+        tool, headers=dict(request.headers), body=await request.body(), url_token=token
     )
     return DeliveryRead(
         delivery_id=delivery.delivery_id, duplicate=delivery.duplicate, events=delivery.events
