@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from tests.contract.buildbot import BUILDBOT
+from tests.contract.github_actions import GITHUB_ACTIONS
 from tests.contract.gitlab import GITLAB
 from tests.contract.target import ProviderTarget
 
 __all__ = ["TARGETS"]
 
-TARGETS: tuple[ProviderTarget, ...] = (BUILDBOT, GITLAB)
+TARGETS: tuple[ProviderTarget, ...] = (BUILDBOT, GITLAB, GITHUB_ACTIONS)

@@ -58,7 +58,10 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
     ("/app/installations/{installation_id}/access_tokens", "post"),
 )
 # Examples the stand-in shapes its answers from (filled in with its own state).
-EXAMPLES = ("workflow-run", "job", "artifact", "installation-token", "full-repository")
+EXAMPLES = (
+    "workflow-run", "job", "artifact", "installation-token", "full-repository", "workflow",
+    "rate-limit-overview",
+)  # fmt: skip
 
 
 def cache_dir() -> Path:
@@ -71,9 +74,7 @@ def cache_dir() -> Path:
 def _ensure_installed() -> Path:
     where = cache_dir()
     if not (where / _FULL).is_file() or not (where / _WEBHOOKS).is_file():
-        subprocess.run(
-            ["bash", str(_REPO / "scripts" / "ensure-octokit")], check=True, timeout=300
-        )
+        subprocess.run(["bash", str(_REPO / "scripts" / "ensure-octokit")], check=True, timeout=300)
     return where
 
 
@@ -87,6 +88,21 @@ def _refs(node: Any) -> Iterator[str]:
     elif isinstance(node, list):
         for value in node:
             yield from _refs(value)
+
+
+def _nullable_enums(node: Any) -> None:
+    """Let ``nullable`` enums take null, as GitHub's answers do (a running job's
+    ``conclusion`` is null). OpenAPI 3.0.3 leaves open whether ``nullable`` widens an
+    ``enum``; openapi-core reads it strictly, GitHub's description means it loosely."""
+    if isinstance(node, dict):
+        enum = node.get("enum")
+        if node.get("nullable") is True and isinstance(enum, list) and None not in enum:
+            node["enum"] = [*enum, None]
+        for value in node.values():
+            _nullable_enums(value)
+    elif isinstance(node, list):
+        for value in node:
+            _nullable_enums(value)
 
 
 def _extract(full: Mapping[str, Any]) -> dict[str, Any]:
@@ -104,6 +120,8 @@ def _extract(full: Mapping[str, Any]) -> dict[str, Any]:
         node = full["components"][kind][name]
         components.setdefault(kind, {})[name] = node
         pending.extend(_refs(node))
+    _nullable_enums(paths)
+    _nullable_enums(components)
     return {
         "openapi": full["openapi"],
         "info": full["info"],
@@ -116,7 +134,7 @@ def _extract(full: Mapping[str, Any]) -> dict[str, Any]:
 def subset() -> dict[str, Any]:
     """The served operations and what they reference; extracted once, then cached."""
     where = _ensure_installed()
-    cached = where / f"github-subset-{_VERSION}.json"
+    cached = where / f"github-subset-{_VERSION}-1.json"
     if cached.is_file():
         loaded: dict[str, Any] = json.loads(cached.read_text())
         return loaded
@@ -198,10 +216,13 @@ class Checker:
 
 
 def _explain(exc: BaseException) -> str:
-    parts = [f"{type(exc).__name__}: {exc}"]
-    for inner in getattr(exc, "schema_errors", None) or []:
-        parts.append(str(getattr(inner, "message", inner)))
-    cause = exc.__cause__
-    if cause is not None:
-        parts.append(_explain(cause))
-    return "; ".join(parts)[:2000]
+    """The validator's findings, each with where it is; not the whole value."""
+    found: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None:
+        for inner in getattr(seen, "schema_errors", None) or []:
+            where = "/".join(str(part) for part in getattr(inner, "absolute_path", []))
+            found.append(f"at /{where}: {getattr(inner, 'message', inner)}"[:300])
+        seen = seen.__cause__
+    head = f"{type(exc).__name__}: {str(exc)[:200]}"
+    return "; ".join([head, *found])[:3000]
