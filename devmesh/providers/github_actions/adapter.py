@@ -3,9 +3,10 @@
 ``trigger_build`` dispatches a workflow (``workflow_dispatch``, with ``branch`` as its
 ``ref`` and ``parameters`` as its ``inputs``) and finds the run it made: current API
 versions answer the dispatch with the run's id (``return_run_details``); where the
-answer is a bare 204 (older GitHub Enterprise Server), the run is the oldest
+answer is a bare 204 (older GitHub Enterprise Server), the run is the newest
 ``workflow_dispatch`` run of that workflow and ref created since the dispatch, by
-GitHub's own clock (the answer's ``Date``). GitHub runs a ref's head, so ``commit``
+GitHub's own clock (the answer's ``Date``): two dispatches of one workflow and ref
+within a second may then both name the later run. GitHub runs a ref's head, so ``commit``
 is refused rather than ignored.
 
 ``retry_build`` re-runs a finished run: its failed jobs (and what depends on them)
@@ -213,18 +214,20 @@ class GitHubActionsAdapter:
         self, repo: str, workflow: str, ref: str, *, since: datetime | None
     ) -> WireRun:
         """The run a dispatch answered without an id made: GitHub creates it shortly
-        after, as the oldest dispatched run of the workflow and ref since then."""
+        after, as the newest dispatched run of the workflow and ref since then."""
         start = (since or datetime.now(UTC)) - _CLOCK_SLACK
-        created = f">={start.strftime('%Y-%m-%dT%H:%M:%SZ')}"
         deadline = time.monotonic() + _WAIT_S
         while True:
+            # Newest first; the time is compared here: ``created`` takes GitHub's search
+            # syntax in its docs but a bare date-time in its OpenAPI description.
             runs = await self._client.runs(
-                repo, workflow=workflow, limit=20, event="workflow_dispatch", branch=ref,
-                created=created,
-            )  # fmt: skip
+                repo, workflow=workflow, limit=20, event="workflow_dispatch", branch=ref
+            )
             mine = [run for run in runs if run.created_at >= start]
             if mine:
-                return min(mine, key=lambda run: (run.created_at, run.id))
+                # The newest: times have whole seconds, so an older run of the same
+                # second qualifies too, and ours is the last one made.
+                return max(mine, key=lambda run: (run.created_at, run.id))
             if time.monotonic() >= deadline:
                 raise UpstreamNotFound(
                     f"github accepted the dispatch of {workflow} in {repo} but showed no run "

@@ -227,14 +227,7 @@ def _matches(ctx: Context, run: Run, body: dict[str, Any]) -> bool:
         return False
     if ctx.query.get("branch") and ctx.query["branch"] != run.ref:
         return False
-    if ctx.query.get("event") and ctx.query["event"] != run.event:
-        return False
-    created = ctx.query.get("created", "")
-    if created.startswith(">="):
-        since = datetime.strptime(created[2:], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        if run.created < since.timestamp():
-            return False
-    return True
+    return not ctx.query.get("event") or ctx.query["event"] == run.event
 
 
 def _page(ctx: Context, key: str, items: list[Any]) -> Response:
