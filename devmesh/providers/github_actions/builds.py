@@ -92,7 +92,7 @@ def build_of(ref: RunRef, run: WireRun, jobs: Sequence[WireJob] | None = None) -
         "conclusion": run.conclusion,
         "run_id": run.id,
         "run_attempt": run.run_attempt,
-        "workflow": run.path.partition("@")[0],
+        "workflow": (run.path or "").partition("@")[0] or None,
         "event": run.event,
     }
     if run.display_title:

@@ -85,7 +85,7 @@ class WireRun(_Wire):
     conclusion: str | None = None
     head_branch: str | None = None
     head_sha: str
-    path: str
+    path: str | None = None  # absent from older webhook payloads
     workflow_id: int
     html_url: str
     display_title: str | None = None
