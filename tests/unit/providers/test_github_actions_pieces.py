@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from devmesh.domain.errors import UpstreamInvalidArgument
+from devmesh.adapters.registry import Connection
+from devmesh.domain.errors import UpstreamInvalidArgument, UpstreamRateLimited
+from devmesh.domain.models import Credentials
+from devmesh.providers.github_actions import GitHubActionsConfig, provider
 from devmesh.providers.github_actions.credentials import app_jwt
 from devmesh.providers.github_actions.ids import RunRef, parse_build_id, parse_project
 from devmesh.providers.github_actions.logs import clean_log
@@ -138,3 +143,37 @@ def test_workflow_job_and_ping_deliveries_make_no_event() -> None:
         payload = example(event)
         headers, _ = delivery(event, payload)
         assert normaliser.normalise(headers=headers, payload=payload) == []
+
+
+def github_answering(response: httpx.Response) -> Any:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: response))
+    connection = Connection(
+        base_url="https://api.github.com",
+        config=GitHubActionsConfig(),
+        credentials=Credentials(type="bearer", token="ghp_unit"),
+        http=http,
+        policy=provider.http,
+    )
+    return provider.create_adapter(connection)
+
+
+@pytest.mark.anyio
+async def test_an_exhausted_primary_rate_limit_waits_until_githubs_reset_time() -> None:
+    reset = int(time.time()) + 120
+    headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
+    adapter = github_answering(
+        httpx.Response(403, headers=headers, json={"message": "API rate limit exceeded"})
+    )
+    with pytest.raises(UpstreamRateLimited) as caught:
+        await adapter.get_build("octo/app#1")
+    assert caught.value.retry_after is not None and 100 <= caught.value.retry_after <= 120
+
+
+@pytest.mark.anyio
+async def test_a_secondary_rate_limit_waits_as_long_as_retry_after_says() -> None:
+    headers = {"X-RateLimit-Remaining": "4990", "Retry-After": "60"}
+    message = {"message": "You have exceeded a secondary rate limit."}
+    adapter = github_answering(httpx.Response(403, headers=headers, json=message))
+    with pytest.raises(UpstreamRateLimited) as caught:
+        await adapter.list_builds(project="octo/app", status=None, limit=5)
+    assert caught.value.retry_after == 60.0
