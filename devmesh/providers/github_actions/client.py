@@ -1,9 +1,9 @@
 """A typed client for GitHub's REST API (Actions part), on the provider kit.
 
 ``base_url`` is the API's root: ``https://api.github.com`` by default; a GitHub
-Enterprise Server gives ``https://ghe.example.com/api/v3`` (its bare host is taken to
-mean that). Every request sends ``Accept: application/vnd.github+json`` and the API
-version it was written against (``X-GitHub-Api-Version: 2022-11-28``).
+Enterprise Server gives ``https://ghe.example.com/api/v3``. Every request sends
+``Accept: application/vnd.github+json`` and the API version it was written against
+(``X-GitHub-Api-Version: 2022-11-28``).
 
 Failures arrive as ``AdapterError``s from the kit: 401 a bad token, 403 a missing
 permission, 403 or 429 with ``X-RateLimit-Remaining: 0`` or ``Retry-After`` (the
@@ -46,7 +46,7 @@ from devmesh.providers.github_actions.models import (
     WireWorkflow,
 )
 
-__all__ = ["GitHubClient", "api_root"]
+__all__ = ["GitHubClient"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -57,17 +57,6 @@ _REPO_HINT = (
     "GitHub answers 'not found' for a repository the token may not see as well as for a "
     "missing one: check 'owner/repo' and that the token (or app installation) has access"
 )
-
-
-def api_root(base_url: str) -> str:
-    """The API root for ``base_url``: a GHES host's bare address means its ``/api/v3``."""
-    root = base_url.rstrip("/")
-    url = httpx.URL(root)
-    if url.path in ("", "/") and url.host not in ("api.github.com",) and url.host:
-        is_loopback = url.host in ("127.0.0.1", "localhost", "::1")
-        # A test server on loopback serves the API at its root, like api.github.com.
-        return root if is_loopback else f"{root}/api/v3"
-    return root
 
 
 def _auth_advice(credentials_sent: bool) -> str:
@@ -119,33 +108,28 @@ class GitHubClient:
     def __init__(
         self, connection: Connection, *, timeout: float, installation_id: int | None
     ) -> None:
-        root = api_root(connection.base_url)
+        root = connection.base_url.rstrip("/")
         credentials = connection.credentials
+        auth: httpx.Auth | None = CREDENTIALS.auth(credentials)
+        if credentials is not None and credentials.type == "github_app":
+            # Not the kit's to make: it needs the API root and the installation, and it
+            # hands each new token to the redactor.
+            auth = AppInstallationAuth(
+                credentials, api_root=root, installation_id=installation_id, on_token=self._redact
+            )
         self.upstream: UpstreamHttp = connection.upstream(
             name="github",
-            auth=CREDENTIALS.auth(credentials),
+            auth=auth,
             timeout=timeout,
             base_url=root,
             auth_advice=_auth_advice,
             base_url_hint="check that base_url is GitHub's API root, e.g. https://api.github.com "
             "or https://ghe.example.com/api/v3",
         )
-        if credentials is not None and credentials.type == "github_app":
-            # The kit cannot make this one from the credentials alone: it needs the
-            # API root and the installation, and it feeds the redactor new tokens.
-            self.upstream = connection.upstream(
-                name="github",
-                auth=AppInstallationAuth(
-                    credentials,
-                    api_root=root,
-                    installation_id=installation_id,
-                    on_token=lambda token: self.upstream.redactor.add(token),
-                ),
-                timeout=timeout,
-                base_url=root,
-                auth_advice=_auth_advice,
-            )
         self._origin = origin_of(root)
+
+    def _redact(self, token: str) -> None:
+        self.upstream.redactor.add(token)
 
     # --- reads -----------------------------------------------------------------------
 
