@@ -19,6 +19,8 @@ other statuses                        ``AdapterError`` (retriable from 502)
 not the documented JSON               ``AdapterError`` (``UnexpectedAnswer`` inside)
 ====================================  ==========================================
 
+A 403 with ``Retry-After`` is a rate limit too (GitHub's secondary limits).
+
 Messages name the provider, the action (``what``: "read build 42") and the upstream's
 public address, never userinfo or query. Upstream words appear only through
 ``Redactor.excerpt``: nothing from a 401/403, and from other answers only what
@@ -495,8 +497,10 @@ def _origin(url: str | httpx.URL) -> str:
 
 
 def _out_of_requests(response: httpx.Response) -> bool:
-    # GitHub answers an exhausted rate limit with 403, not 429.
+    # GitHub answers an exhausted rate limit with 403, not 429; and its secondary rate
+    # limits (too many requests at once) with 403 and Retry-After while requests
+    # remain. A refusal of credentials never says when to come back.
     for name in ("x-ratelimit-remaining", "ratelimit-remaining"):
         if response.headers.get(name, "").strip() == "0":
             return True
-    return False
+    return "retry-after" in response.headers

@@ -58,7 +58,11 @@ def adapter_at(target: ProviderTarget, http: httpx.AsyncClient) -> AdapterAt:
 
     def build(base_url: str, credentials: Credentials | None) -> Any:
         connection = Connection(
-            base_url=base_url, config=config, credentials=credentials, http=http
+            base_url=base_url,
+            config=config,
+            credentials=credentials,
+            http=http,
+            policy=provider.http,  # redirects and cookies as the provider declares
         )
         return provider.create_adapter(connection)
 

@@ -108,6 +108,14 @@ async def test_a_403_with_no_requests_remaining_is_a_rate_limit_not_a_refusal() 
     assert caught.value.retry_after == 9.0
 
 
+async def test_a_403_with_retry_after_is_a_secondary_rate_limit_not_a_refusal() -> None:
+    # GitHub's secondary rate limits: requests remain, but not this many at once.
+    handler = answer(403, headers={"X-RateLimit-Remaining": "4000", "Retry-After": "30"})
+    with pytest.raises(UpstreamRateLimited) as caught:
+        await upstream(handler).get_json("/x", what="read")
+    assert caught.value.retry_after == 30.0
+
+
 async def test_a_success_that_is_not_json_is_an_adapter_error_without_the_body() -> None:
     with pytest.raises(AdapterError) as caught:
         await upstream(answer(200, text="<html>login</html>")).get_json("/x", what="read")

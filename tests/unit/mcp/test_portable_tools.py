@@ -32,7 +32,11 @@ async def tenant_with_every_provider(services: Services, *names: str) -> Tenant:
             await services.tools.register_tool(
                 tenant,
                 ToolCreate(
-                    name=f"{name}" if provider == "buildbot" else f"{name}-{provider}",
+                    # Clipped so that '<name>-<provider>' keeps to the 64 characters a
+                    # tool name may have, however long the provider's name.
+                    name=name
+                    if provider == "buildbot"
+                    else f"{name[: 63 - len(provider)]}-{provider}",
                     provider=provider,
                     base_url="http://ci.internal:8010",  # type: ignore[arg-type]
                 ),
