@@ -162,6 +162,8 @@ class Builds:
             if wire.complete and started and finished
             else None,
             url=f"{self._client.base_url}/#/builders/{wire.builderid}/builds/{wire.number}",
+            # Buildbot's result name (failure, exception) is the reason it gives.
+            failure_reason=result_name(wire.results) if status is BuildStatus.FAILED else None,
             metadata={
                 "buildid": wire.buildid,
                 "buildrequestid": wire.buildrequestid,
