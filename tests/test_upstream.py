@@ -168,8 +168,16 @@ async def test_canned_builds_read_as_buildbot_builds(
     assert ok.duration == 1.0
     assert ok.metadata["results"] == "success"
     assert (failed.project, failed.status) == ("runtests", BuildStatus.FAILED)
+    # A failed build's steps are asked for its failed_stage; the canned upstream has
+    # none to give, and the build still reads, its stage unknown.
+    assert (failed.failure_reason, failed.failed_stage) == ("failure", None)
     stats = await upstream.stats()
-    assert set(stats.paths) == {"/api/v2/builds/1", "/api/v2/builds/3", "/api/v2/builders"}
+    assert set(stats.paths) == {
+        "/api/v2/builds/1",
+        "/api/v2/builds/3",
+        "/api/v2/builds/3/steps",
+        "/api/v2/builders",
+    }
 
 
 async def test_canned_lists_filter_like_buildbot(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -66,6 +67,10 @@ class BuildStatus(StrEnum):
 
 class Build(_Model):
     id: str = Field(description="Pass this id to the other build operations.")
+    build_id: str = Field(
+        default="",
+        description="The same as `id`, under the name callers of the original client read.",
+    )
     project: str = Field(description="The job, builder or workflow the build belongs to.")
     pipeline_id: str | None = None
     number: int | None = Field(default=None, description="The number the CI system shows.")
@@ -77,7 +82,25 @@ class Build(_Model):
     finished_at: datetime | None = None
     duration: float | None = Field(default=None, description="Seconds, once finished.")
     url: str | None = None
+    failed_stage: str | None = Field(
+        default=None,
+        description="Where a failed build failed, when the CI says: the stage (GitLab) or "
+        "the step (Buildbot).",
+    )
+    failure_reason: str | None = Field(
+        default=None,
+        description="Why a failed build failed, in the CI's own terms "
+        "(GitLab: script_failure, runner_system_failure, …; Buildbot: failure, exception).",
+    )
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _build_id_is_id(cls, data: Any) -> Any:
+        # Always the id, whatever was passed: two names for one value, never two values.
+        if isinstance(data, dict) and "id" in data:
+            return {**data, "build_id": data["id"]}
+        return data
 
 
 class BuildRequest(_Model):
@@ -190,12 +213,38 @@ class LogLine(_Model):
 class LogPage(_Model):
     build_id: str
     lines: list[LogLine]
+    content: str = Field(
+        default="",
+        description="The same lines as one text, joined by newlines: handy for reading, "
+        "while `lines` keeps numbers, steps and streams.",
+    )
+    error_pattern: str | None = Field(
+        default=None,
+        description="The error the failure analysis found in this build's log; null until "
+        "that analysis has run for the build.",
+    )
     total_lines: int | None = None
     truncated: bool = Field(description="True when more lines exist than were returned.")
     next_cursor: str | None = Field(
         default=None, description="Pass as `cursor` to read the lines after these."
     )
     hint: str | None = Field(default=None, description="How to get more, when truncated.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _content_is_lines(cls, data: Any) -> Any:
+        # Derived from `lines` every time, so the two can never disagree.
+        if not isinstance(data, dict) or not isinstance(data.get("lines"), list | tuple):
+            return data
+        texts = []
+        for line in data["lines"]:
+            if isinstance(line, LogLine):
+                texts.append(line.text)
+            elif isinstance(line, Mapping):
+                texts.append(str(line.get("text", "")))
+            else:
+                return data  # not a line: the field's own validation says so
+        return {**data, "content": "\n".join(texts)}
 
 
 class LogMatch(_Model):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from devmesh.domain.errors import UpstreamNotFound
+from devmesh.domain.errors import AdapterError, UpstreamNotFound
 from devmesh.domain.models import Build, BuildStatus
 from devmesh.providers.buildbot.catalog import Catalog
 from devmesh.providers.buildbot.client import BuildbotClient
@@ -162,6 +162,11 @@ class Builds:
             if wire.complete and started and finished
             else None,
             url=f"{self._client.base_url}/#/builders/{wire.builderid}/builds/{wire.number}",
+            # Buildbot's result name (failure, exception) is the reason it gives.
+            failure_reason=result_name(wire.results) if status is BuildStatus.FAILED else None,
+            failed_stage=await self._failed_step(wire.buildid)
+            if status is BuildStatus.FAILED
+            else None,
             metadata={
                 "buildid": wire.buildid,
                 "buildrequestid": wire.buildrequestid,
@@ -169,6 +174,17 @@ class Builds:
                 "results": result_name(wire.results),
             },
         )
+
+    async def _failed_step(self, buildid: int) -> str | None:
+        """The name of the first step that failed: one more request, failed builds only."""
+        try:
+            steps = await self._client.steps(buildid)
+        except AdapterError:
+            # The build's own status was read; a step list that will not come must
+            # not turn that answer into an error.
+            return None
+        failed = [step for step in steps if step.results in (FAILURE, EXCEPTION)]
+        return min(failed, key=lambda step: step.number).name if failed else None
 
     async def queued(self, request: WireBuildRequest) -> Build:
         """A request no build has come from (yet)."""

@@ -168,5 +168,7 @@ def build_of(
         finished_at=pipeline.finished_at if finished else None,
         duration=pipeline.duration if finished else None,
         url=pipeline.web_url,
+        failed_stage=metadata.get("failed_stage"),
+        failure_reason=metadata.get("failure_reason"),
         metadata=metadata,
     )
