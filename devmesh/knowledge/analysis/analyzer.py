@@ -34,7 +34,7 @@ from devmesh.knowledge.analysis.models import (
     StepOutcome,
 )
 from devmesh.knowledge.analysis.retry import combine, find_signals
-from devmesh.knowledge.analysis.rules import BENIGN, Rule, candidates, match_rules
+from devmesh.knowledge.analysis.rules import Rule, candidates, is_benign, match_rules
 from devmesh.knowledge.analysis.signature import mask, template
 
 __all__ = ["EXCERPT_MAX", "MAX_LINES", "analyze_log"]
@@ -46,6 +46,9 @@ MAX_LINES = 40_000
 _GAP = 3
 # A block is "near the best" when it scores at least this share of the best.
 _NEAR_BEST = 0.8
+_VERDICTS = frozenset({"ci-command-failed", "job-failed", "timeout-exit", "ci-no-output"})
+# Score factor of a lone failing line in a list of passing ones.
+_PROGRESS = 0.6
 # Weight factor of hits inside the failed region.
 _IN_REGION = 1.5
 # ... and outside it: set-up noise (a download retried, a cache missed) that the build survived.
@@ -137,7 +140,7 @@ def analyze_log(
 
     known = {template(line) for line in passing_log} if passing_log else set()
     hits = _hits(window, start, end, known)
-    block = _choose(hits)
+    block = _choose(window, hits)
 
     if block is None:
         excerpt_span = _tail(window, start, end)
@@ -208,7 +211,10 @@ def _failed_region(
             while head > 0 and i - head < 200 and not window[head].startswith('The command "'):
                 head -= 1
             command = window[head][len('The command "') :].strip() or None
-        return _command_start(window, head, command), i, _short(command) if command else None
+        start = _command_start(window, head, command)
+        if command is None and (echo := _COMMAND_ECHO.match(window[start])) is not None:
+            command = echo.group("cmd")
+        return start, i, _short(command) if command else None
     return 0, last, None
 
 
@@ -263,20 +269,38 @@ def _hits(window: Sequence[str], start: int, end: int, known: set[str]) -> list[
     return hits
 
 
-def _choose(hits: list[_Hit]) -> _Block | None:
+def _choose(window: Sequence[str], hits: list[_Hit]) -> _Block | None:
     if not hits:
         return None
     blocks: list[_Block] = []
     current: list[_Hit] = [hits[0]]
     for hit in hits[1:]:
-        if hit.index - current[-1].index <= _GAP:
+        # The runner's verdict on a command stands alone, not joined to the output above.
+        verdict = hit.rules[0].name in _VERDICTS
+        if hit.index - current[-1].index <= _GAP and not verdict:
             current.append(hit)
         else:
             blocks.append(_scored(current))
             current = [hit]
     blocks.append(_scored(current))
+    for block in blocks:
+        if _is_progress(window, block):
+            block.score *= _PROGRESS
     best = max(block.score for block in blocks)
     return next(block for block in blocks if block.score >= _NEAR_BEST * best)
+
+
+def _is_progress(window: Sequence[str], block: _Block) -> bool:
+    """A lone failing line among passing ones: a runner's progress list, not its detail.
+
+    (``test x ... FAILED`` among ``... ok`` lines, go's parent ``--- FAIL`` over
+    ``--- PASS`` subtests, mocha's ``1) name`` among ``✓`` lines.)
+    """
+    if block.first != block.last:
+        return False
+    i = block.first
+    around = [window[j] for j in (i - 1, i + 1) if 0 <= j < len(window) and window[j].strip()]
+    return any(is_benign(line) for line in around)
 
 
 def _scored(hits: list[_Hit]) -> _Block:
@@ -294,7 +318,7 @@ def _key(block: _Block) -> _Hit:
 def _extend(window: Sequence[str], block: _Block, end: int) -> tuple[int, int]:
     """The block's lines plus the indented or continuing lines after it, capped."""
     first, last = block.first, block.last
-    if first > 0 and _HEADING.match(window[first - 1]) and not BENIGN.search(window[first - 1]):
+    if first > 0 and _HEADING.match(window[first - 1]) and not is_benign(window[first - 1]):
         first -= 1  # the heading the block's lines belong to (a file name, a test name)
     if last - first + 1 > EXCERPT_MAX:
         # A long block (a diff, a list of violations): its start says most.
@@ -308,7 +332,7 @@ def _extend(window: Sequence[str], block: _Block, end: int) -> tuple[int, int]:
                 i += 1
                 continue
             break
-        if _is_new_section(line) or BENIGN.search(line):
+        if _is_new_section(line) or is_benign(line):
             break
         last = i
         i += 1

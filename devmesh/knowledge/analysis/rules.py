@@ -22,7 +22,7 @@ from itertools import accumulate
 
 from devmesh.knowledge.analysis.models import Category
 
-__all__ = ["BENIGN", "RULES", "Rule", "candidates", "match_rules"]
+__all__ = ["RULES", "Rule", "candidates", "is_benign", "match_rules"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +82,9 @@ def candidates(lines: Sequence[str]) -> list[int]:
 
 
 # Lines that look like errors but report success or configure error handling.
-BENIGN = re.compile(
-    r"\b0 (?:errors?|failures?|failed|problems?|offen[cs]es?)\b(?!.*\b[1-9]\d* (?:errors?|fail))|"
-    r"(?:errors?|failures?|failed|skipped)[:=]\s*0\b(?!.*(?:errors?|failures?|failed)[:=]\s*[1-9])|"
+_BENIGN = re.compile(
+    r"\b0 (?:errors?|failures?|failed|problems?|offen[cs]es?)\b|"
+    r"(?:errors?|failures?|failed|skipped)[:=]\s*0\b|"
     r"\.\.\. ok$|\bPASS(?:ED)?\b|✓|✔|"
     r"-W(?:no-)?error|error_reporting|errexit|--fail-fast|continue-on-error|"
     r"^\s*(?:npm )?WARN (?:deprecated|optional|notsup)|"
@@ -92,6 +92,16 @@ BENIGN = re.compile(
     r"Using worker:|^\s*\$ |^\+ |travis_(?:fold|time)|^Setting environment",
     _I,
 )
+# A count that is not zero: "Failures: 14, Errors: 0" still reports failures.
+_NONZERO = re.compile(
+    r"(?:errors?|failures?|failed)[:=]\s*[1-9]|\b[1-9]\d* (?:errors?|failures?|failed)\b", _I
+)
+
+
+def is_benign(line: str) -> bool:
+    """Whether a line that looks like an error reports success or configures error handling."""
+    return _BENIGN.search(line) is not None and _NONZERO.search(line) is None
+
 
 RULES: tuple[Rule, ...] = (
     # --- CI runners: the failing command and whole-job verdicts -------------
@@ -118,7 +128,7 @@ RULES: tuple[Rule, ...] = (
         "runner-lost",
         r"runner system failure|lost communication with|job was not acquired|"
         r"The (?:runner|agent) has (?:received a shutdown|lost)|worker (?:lost|disconnected)|"
-        r"connection to the worker (?:was )?lost|Error response from daemon",
+        r"connection to the worker (?:was )?lost",
         4,
         "infrastructure",
         _I,
@@ -169,7 +179,7 @@ RULES: tuple[Rule, ...] = (
     _r("jest-summary", r"^Tests?:\s+\d+ failed|^Test Suites:\s+\d+ failed", 2, "test"),
     _r("mocha-numbered", r"^\s{0,6}\d+\) \S.*", 3, "test"),
     _r("mocha-failing", r"^\s*\d+ failing\b", 3, "test"),
-    _r("js-error", r"^\s*(?:Uncaught )?(?:\w+)?(?:Error|Exception): \S", 3, None),
+    _r("js-error", r"^\s*(?:Uncaught )?(?:\w+)?(?:Error|Exception)(?: \[\w+\])?: \S", 3, None),
     _r(
         "js-syntax",
         r"\bSyntaxError\b|Unexpected token|is not defined\b|is not a function\b|Cannot find module",
@@ -245,7 +255,7 @@ RULES: tuple[Rule, ...] = (
     _r("sbt-failed-tests", r"^\[error\] Failed tests:|^\[error\] Error during tests:", 2, "test"),
     _r(
         "java-exception",
-        r"^(?:Caused by: )?(?:[a-z]\w*\.)+\w*(?:Exception|Error)(?:: .*)?$",
+        r"^(?:Caused by: )?(?:[a-z]\w*\.)+\w*(?:Exception|Error|Failure)(?:: .*)?$",
         3,
         None,
     ),
@@ -487,6 +497,6 @@ RULES: tuple[Rule, ...] = (
 
 def match_rules(line: str) -> list[Rule]:
     """The rules that match a candidate line: none when it looks benign."""
-    if BENIGN.search(line):
+    if is_benign(line):
         return []
     return [rule for rule in RULES if rule.pattern.search(line)]
