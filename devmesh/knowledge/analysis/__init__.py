@@ -7,7 +7,7 @@ is likely to help. ``adjust_for_history`` revises that last answer with the
 project's other builds. Both are pure and synchronous: no I/O, no model.
 """
 
-from devmesh.knowledge.analysis.analyzer import analyze_log
+from devmesh.knowledge.analysis.analyzer import EXCERPT_MAX, MAX_LINES, analyze_log
 from devmesh.knowledge.analysis.models import (
     CATEGORIES,
     Category,
@@ -20,6 +20,8 @@ from devmesh.knowledge.analysis.retry import adjust_for_history
 
 __all__ = [
     "CATEGORIES",
+    "EXCERPT_MAX",
+    "MAX_LINES",
     "Category",
     "ExcerptLine",
     "FailureAnalysis",

@@ -162,6 +162,9 @@ def analyze_log(
     key_text = window[key_index] if key_index is not None else ""
     key_rule = _key(block).rules[0].name if block is not None else "none"
     error_pattern = f"{category}:{key_rule}:{mask(key_text)}"
+    if block is not None and block.first != key_index:
+        # The block's first line often names what failed (the test, the file).
+        error_pattern += f" @ {mask(window[block.first])}"
 
     if category == "cancelled-by-user":
         retriable, confidence, names = False, 0.95, ["cancelled by user"]
@@ -254,6 +257,8 @@ def _hits(window: Sequence[str], start: int, end: int, known: set[str]) -> list[
         if len(line) > 2_000:
             line = line[:2_000]
         shape = template(line)
+        if shape in known:
+            continue  # the last passing build printed it too: it explains nothing
         rules = seen.get(shape)
         if rules is None:
             # Repetitive logs print the same line with other numbers: match each shape once.
@@ -262,8 +267,6 @@ def _hits(window: Sequence[str], start: int, end: int, known: set[str]) -> list[
         if not rules:
             continue
         weight = rules[0].weight + 0.25 * min(2.0, sum(r.weight for r in rules[1:]))
-        if known and shape in known:
-            weight *= 0.2
         weight *= _IN_REGION if start <= i <= end else _OUTSIDE_REGION
         hits.append(_Hit(i, weight, rules))
     return hits

@@ -55,7 +55,9 @@ _KEYWORDS: tuple[str, ...] = (
     ".rb:", "(quotes)", "(semi)", "not ok",
 )  # fmt: skip
 _KEYWORD_BYTES = tuple(keyword.encode("utf-8") for keyword in _KEYWORDS)
-_LINE_START = re.compile(r"\s*\d+\) |E  |\d{3}[+-] ")
+# Numbered failures, pytest's E lines, phpt diffs, and file:line[:col] messages
+# (linters often print no error word at all).
+_LINE_START = re.compile(r"\s*\d+\) |E  |\d{3}[+-] |\s*[\w./\\-]+\.\w+:\d+(?::\d+)?:? ")
 
 
 def candidates(lines: Sequence[str]) -> list[int]:
@@ -267,7 +269,7 @@ RULES: tuple[Rule, ...] = (
         "compile",
     ),
     _r("rust-could-not-compile", r"^error: (?:could not compile|aborting due)", 2, "compile"),
-    _r("rust-panic", r"^thread '.*' panicked at", 5, "test"),
+    _r("rust-panic", r"^thread '.*'(?: \(\d+\))? panicked at", 5, "test"),
     _r(
         "rust-test-failed",
         r"^test \S+ \.\.\. FAILED$|^test result: FAILED|^error: test failed",
