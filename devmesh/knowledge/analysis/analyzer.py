@@ -3,20 +3,24 @@
 How it decides, in order:
 
 1. The failed region. A provider's steps name it when they are given (the
-   first failed step's line span). Otherwise the last command the CI runner
+   first failed step's line span). Otherwise the first command the CI runner
    reports as failed (Travis ``The command "..." exited with 1.``, GitLab
    ``ERROR: Job failed``, GitHub ``Process completed with exit code``) ends
-   it, and the command's echo (``$ cmd``) before that starts it.
-2. Candidate lines. Every line of the region is matched against the rule set
-   (``rules.py``); each hit has a weight. Lines that also occur in the last
-   passing log of the project (compared with digits masked) lose most of their
-   weight: what a passing build prints does not explain a failure.
-3. The key block. Hits close together form blocks; a block scores its best
-   line plus a share of the others. The first block scoring near the best one
-   is chosen, since a test runner's first detailed failure is what a developer
-   reads (the summary at the end repeats it with less detail).
-4. The excerpt: that block plus the indented or continuing lines after it
-   (stack traces, diffs), at most ``EXCERPT_MAX`` lines.
+   it, and that command's echo (``$ cmd``) starts it. Later failures (deploy,
+   after_failure) are consequences, so the first one counts.
+2. Candidate lines. A keyword search over the whole window picks the lines
+   that may matter; each is matched against the rule set (``rules.py``) and
+   every hit gets its rule's weight, more inside the failed region and less
+   outside it (the region is a hint, not a fence: a test command may exit 0
+   and a later check fail). Lines the project's last passing log also holds
+   (digits masked) are dropped: what a passing build prints explains nothing.
+3. The key block. Hits a few lines apart form blocks, scored by their best
+   line plus a little for the others; a lone failing line among passing ones
+   (a runner's progress list) scores less. The first block scoring near the
+   best is chosen: a runner's first detailed failure is what a developer
+   reads; the summary at the end repeats it with less detail.
+4. The excerpt: that block, the heading line above it, and the indented or
+   continuing lines after it (stack traces, diffs), at most ``EXCERPT_MAX``.
 5. Category, signature, reason and retriability from the block's rules and
    the signals near the failure.
 """
@@ -158,7 +162,7 @@ def analyze_log(
     near = window[max(start, end - 60) : end + 1]
     signals = find_signals([e.text for e in excerpt] + list(near))
 
-    category = _category(block_rules, hits, window, end, cancelled)
+    category = _category(block_rules, hits, stage, end, cancelled)
     key_text = window[key_index] if key_index is not None else ""
     key_rule = _key(block).rules[0].name if block is not None else "none"
     error_pattern = f"{category}:{key_rule}:{mask(key_text)}"
@@ -361,7 +365,7 @@ def _tail(window: Sequence[str], start: int, end: int) -> tuple[int, int]:
 def _category(
     block_rules: list[Rule],
     hits: list[_Hit],
-    window: Sequence[str],
+    stage: str | None,
     end: int,
     cancelled: bool,
 ) -> Category:
@@ -377,14 +381,28 @@ def _category(
     for rule in block_rules:
         if rule.category is not None:
             votes[rule.category] = votes.get(rule.category, 0.0) + rule.weight
-    if not votes:
-        for hit in hits:
-            for rule in hit.rules:
-                if rule.category is not None and rule.weight >= 3:
-                    votes[rule.category] = votes.get(rule.category, 0.0) + rule.weight
-    if not votes:
-        return "other"
-    return max(votes, key=lambda category: votes[category])
+    if votes:
+        return max(votes, key=lambda category: votes[category])
+    # The block says what broke but not what kind (a bare exception): the
+    # failed command's name does, when it is a test, lint, install or build.
+    for pattern, category in _STAGE_HINTS:
+        if stage is not None and pattern.search(stage):
+            return category
+    return "other"
+
+
+_STAGE_HINTS: tuple[tuple[re.Pattern[str], Category], ...] = (
+    (
+        re.compile(r"lint|format|style|prettier|eslint|flake8|rubocop|credo|clippy|vet\b", re.I),
+        "lint",
+    ),
+    (re.compile(r"test|spec|check|verify|e2e|qunit|pytest|jest|mocha", re.I), "test"),
+    (
+        re.compile(r"install|deps|dependencies|bundle|restore|fetch|npm ci|pip\b", re.I),
+        "dependency",
+    ),
+    (re.compile(r"build|compile|make|cmake|gradle|mvn|cargo|tsc\b", re.I), "compile"),
+)
 
 
 def _reason(category: Category, stage: str | None, key_text: str) -> str:

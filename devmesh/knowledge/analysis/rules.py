@@ -182,11 +182,13 @@ RULES: tuple[Rule, ...] = (
     _r("mocha-numbered", r"^\s{0,6}\d+\) \S.*", 3, "test"),
     _r("mocha-failing", r"^\s*\d+ failing\b", 3, "test"),
     _r("js-error", r"^\s*(?:Uncaught )?(?:\w+)?(?:Error|Exception)(?: \[\w+\])?: \S", 3, None),
+    _r("js-syntax", r"\bSyntaxError\b|Unexpected token", 3, "compile"),
+    # At run time (in tests, mostly): the category comes from around it.
     _r(
-        "js-syntax",
-        r"\bSyntaxError\b|Unexpected token|is not defined\b|is not a function\b|Cannot find module",
+        "js-runtime",
+        r"is not defined\b|is not a function\b|Cannot (?:find module|read propert)",
         3,
-        "compile",
+        None,
     ),
     _r(
         "npm-missing-pkg",
@@ -262,12 +264,10 @@ RULES: tuple[Rule, ...] = (
         None,
     ),
     # --- Rust / Go / C / C++ / Haskell / Swift / other compilers -----------
-    _r(
-        "rust-error",
-        r"^error(?:\[E\d{4}\])?: (?!test failed|could not compile|aborting due)",
-        5,
-        "compile",
-    ),
+    _r("rust-error", r"^error\[E\d{4}\]: ", 5, "compile"),
+    # Many tools print "error: ..." (cargo, git, clang's driver, yarn, doc checkers).
+    _r("error-colon", r"^error: (?!test failed|could not compile|aborting due)", 4, None),
+    _r("rust-location", r"^\s*--> \S+:\d+:\d+$", 2, "compile"),
     _r("rust-could-not-compile", r"^error: (?:could not compile|aborting due)", 2, "compile"),
     _r("rust-panic", r"^thread '.*'(?: \(\d+\))? panicked at", 5, "test"),
     _r(
