@@ -17,7 +17,7 @@ The last line is machine-readable:
 
     analysis logs=… key_line_hit=… recall=… precision=… f1=… category_acc=… ms_per_log=…
 
-Run: ``uv run python bench/failure_analysis.py --corpus ../shared/corpus/logchunks-dev``
+Run: ``uv run python bench/failure_analysis.py --corpus DIR``
 (``--json-out FILE`` writes one JSON object per log; ``--quiet`` prints totals only).
 """
 
