@@ -49,7 +49,7 @@ MAX_LINES = 40_000
 # Hits at most this many lines apart belong to one block.
 _GAP = 3
 # A block is "near the best" when it scores at least this share of the best.
-_NEAR_BEST = 0.8
+_NEAR_BEST = 0.9
 _VERDICTS = frozenset({"ci-command-failed", "job-failed", "timeout-exit", "ci-no-output"})
 # Score factor of a lone failing line in a list of passing ones.
 _PROGRESS = 0.6
