@@ -38,7 +38,6 @@ from devmesh.events.log import EventLog
 from devmesh.events.outbox import Outbox
 from devmesh.events.sql import SqlEventBus
 from devmesh.events.streams import RedisEventBus
-from devmesh.events.watcher import BuildWatcher
 from devmesh.events.worker import Worker, route_for
 from devmesh.mcp.http import McpHttpEndpoint, resolve_http_caller
 from devmesh.mcp.server import build_server
@@ -52,6 +51,7 @@ from devmesh.security.tenants import TenantService
 from devmesh.security.vault import Vault
 from devmesh.store.db import Database
 from devmesh.tools.service import ToolService
+from devmesh.tools.watcher import BuildWatcher
 from devmesh.tools.webhooks import WebhookService
 
 __all__ = ["Services", "create_app", "open_services"]

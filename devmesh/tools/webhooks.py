@@ -29,7 +29,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from devmesh.adapters.registry import ProviderRegistry
+from devmesh.adapters.registry import Provider, ProviderRegistry
 from devmesh.adapters.standard_webhooks import SECRET_PREFIX, StandardWebhookVerifier
 from devmesh.adapters.webhooks import WebhookNormaliser, WebhookVerifier
 from devmesh.domain.errors import InvalidInput, Unauthorized, UnknownTool
@@ -196,7 +196,7 @@ class WebhookService:
                 provider=tool.provider,
                 type=str(kind),
                 source=EventSource.WEBHOOK,
-                subject=_subject(data),
+                subject=_subject(provider, kind, data),
                 payload=data,
             )
             for kind, data in events
@@ -236,6 +236,9 @@ class WebhookService:
             )
             if seen is not None:
                 return Delivery(delivery_id=delivery_id, duplicate=True, events=[])
+            # An event another source recorded already (the watcher saw the build
+            # finish first) is not recorded again; the delivery still is.
+            recorded = [event for event in events if await self._outbox.add(session, event)]
             session.add(
                 WebhookDeliveryRow(
                     id=str(uuid.uuid4()),
@@ -245,18 +248,16 @@ class WebhookService:
                     headers=_stored_headers(headers),
                     body=body,
                     error=error,
-                    event_ids=[event.id for event in events],
+                    event_ids=[event.id for event in recorded],
                     received_at=utcnow(),
                 )
             )
             await session.flush()
-            for event in events:
-                await self._outbox.add(session, event)
         self._outbox.committed()
         if error is not None:
             _log.info("webhook_unparsed", tool=tool.name, delivery_id=delivery_id, error=error)
         return Delivery(
-            delivery_id=delivery_id, duplicate=False, events=[event.type for event in events]
+            delivery_id=delivery_id, duplicate=False, events=[event.type for event in recorded]
         )
 
     # --- internals ---------------------------------------------------------------
@@ -369,6 +370,10 @@ def _events(
     return [(kind, data) for kind, data in events if allowed is None or kind in allowed], None
 
 
-def _subject(data: Mapping[str, Any]) -> str | None:
+def _subject(provider: Provider | None, kind: str, data: Mapping[str, Any]) -> str | None:
+    """A build's lasting name (as a call's or the watcher's event about it has it),
+    else the id the payload gives."""
+    if provider is not None and kind.startswith("build."):
+        return provider.subject_of(data)
     subject = data.get("id")
     return str(subject) if subject is not None else None

@@ -106,7 +106,28 @@ async def test_a_buildbot_delivery_with_the_secret_becomes_one_build_event(
     assert answer.status_code == 200, answer.text
     assert answer.json()["events"] == ["build.started"]
     [event] = await events(client, key)
-    assert (event["type"], event["subject"], event["source"]) == ("build.started", "42", "webhook")
+    # The subject is the build request's id, as trigger_build returned it.
+    assert (event["type"], event["subject"], event["source"]) == (
+        "build.started",
+        "br-7",
+        "webhook",
+    )
+    assert event["payload"]["id"] == "42"
+
+
+async def test_a_second_delivery_of_a_state_already_recorded_is_stored_but_raises_no_event(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    key, tool = await tool_with_webhook(client, services)
+    await client.post(f"/api/v1/webhooks/{tool}", content=build(), headers=basic(CANARY))
+    # Another body (a new delivery id) about the same build's same state.
+    again = json.dumps({**json.loads(build()), "state_string": "building"}).encode()
+
+    answer = await client.post(f"/api/v1/webhooks/{tool}", content=again, headers=basic(CANARY))
+
+    assert (answer.json()["duplicate"], answer.json()["events"]) == (False, [])
+    assert [e["type"] for e in await events(client, key)] == ["build.started"]
+    assert await stored(services) == (2, 1)
 
 
 async def test_a_redelivery_answers_200_and_changes_nothing(
