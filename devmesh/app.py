@@ -36,6 +36,7 @@ from devmesh.events.bus import EventBus
 from devmesh.events.handlers import HandlerRegistry
 from devmesh.events.log import EventLog
 from devmesh.events.outbox import Outbox
+from devmesh.events.retention import Pruner
 from devmesh.events.sql import SqlEventBus
 from devmesh.events.streams import RedisEventBus
 from devmesh.events.worker import Worker, route_for
@@ -75,6 +76,7 @@ class Services:
     subscriptions: SubscriptionService
     notifier: Notifier
     webhooks: WebhookService
+    pruner: Pruner
     redis: Redis | None = None
 
     def health_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
@@ -196,6 +198,7 @@ async def open_services(
             events=EventLog(db),
             worker=worker,
             watcher=BuildWatcher(db=db, tools=tools, outbox=outbox, settings=settings.events),
+            pruner=Pruner(db=db, settings=settings.events.retention),
             subscriptions=SubscriptionService(db=db, vault=vault, egress=notify_egress),
             notifier=Notifier(
                 db=db,
@@ -297,6 +300,9 @@ def create_app(
                     )
                 await stack.enter_async_context(
                     in_background(services.notifier.run, name="devmesh-notifier")
+                )
+                await stack.enter_async_context(
+                    in_background(services.pruner.run, name="devmesh-retention")
                 )
             mcp_server = build_server(
                 services.tools, resolve_http_caller, separator=settings.tool_name_separator
