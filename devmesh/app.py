@@ -208,7 +208,9 @@ async def open_services(
                 settings=settings.notifications,
                 poll_interval=settings.events.poll_interval,
             ),
-            webhooks=WebhookService(db=db, registry=registry, vault=vault, outbox=outbox),
+            webhooks=WebhookService(
+                db=db, registry=registry, vault=vault, outbox=outbox, metrics=metrics
+            ),
             redis=redis,
         )
 

@@ -36,6 +36,7 @@ from devmesh.domain.errors import InvalidInput, Unauthorized, UnknownTool
 from devmesh.domain.events import Event, EventSource, EventType, ToolRef, new_event
 from devmesh.domain.models import Tenant
 from devmesh.events.outbox import Outbox
+from devmesh.observability.metrics import Metrics
 from devmesh.security.vault import Vault
 from devmesh.store.db import Database
 from devmesh.store.rows import ToolRow, ToolWebhookRow, WebhookDeliveryRow, utcnow
@@ -85,12 +86,14 @@ class WebhookService:
         vault: Vault,
         outbox: Outbox | None = None,
         standard: StandardWebhookVerifier | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
         self._registry = registry
         self._vault = vault
         self._outbox = outbox or Outbox()
         self._standard = standard or StandardWebhookVerifier()
+        self._metrics = metrics
 
     # --- settings (a tenant's API key) -------------------------------------------
 
@@ -157,6 +160,17 @@ class WebhookService:
                 raise UnknownTool(f"tool {ref!r} has no webhook; PUT .../webhook sets one")
             return _settings(row)
 
+    async def remove(self, tenant: Tenant, ref: str) -> None:
+        """Forget the tool's webhook (its secret with it): its deliveries are then
+        refused as from a tool that has none. Deliveries already stored are kept (until
+        retention removes them), like the events they raised."""
+        async with self._db.session() as session:
+            tool = await _find_tool(session, tenant, ref)
+            row = await session.get(ToolWebhookRow, tool.id)
+            if row is None:
+                raise UnknownTool(f"tool {ref!r} has no webhook")
+            await session.delete(row)
+
     # --- deliveries (no API key: the tool's own proof) ----------------------------
 
     async def receive(self, tool_id: str, *, headers: Mapping[str, str], body: bytes) -> Delivery:
@@ -172,6 +186,7 @@ class WebhookService:
                     )
                 ).first()
             if found is None:
+                self._count(None, "unknown_tool")
                 raise UnknownTool(f"no tool {tool_id!r} takes webhooks")
             tool, hook = found[0], found[1]
         provider = self._registry.get(tool.provider)
@@ -179,12 +194,14 @@ class WebhookService:
         normaliser: WebhookNormaliser | None = provider.webhook_normaliser if provider else None
         if hook.scheme == "provider":
             if provider is None or provider.webhook_verifier is None:
+                self._count(None, "unknown_tool")
                 raise UnknownTool(f"no tool {tool_id!r} takes webhooks")
             verifier = provider.webhook_verifier
         if not any(
             verifier.verify(secret=secret, headers=headers, body=body)
             for secret in self._secrets(tool, hook)
         ):
+            self._count(tool.provider, "unverified")
             raise Unauthorized("the delivery does not prove the tool's webhook secret")
         delivery_id = _delivery_id(verifier.delivery_id(headers), body)
         ref = ToolRef(id=tool.id, name=tool.name)
@@ -213,10 +230,21 @@ class WebhookService:
                 )
             ]
         try:
-            return await self._store(tool, delivery_id, headers, body, error, built)
+            delivery = await self._store(tool, delivery_id, headers, body, error, built)
         except IntegrityError:
             # Two deliveries of one id at once: the other one stored it.
-            return Delivery(delivery_id=delivery_id, duplicate=True, events=[])
+            delivery = Delivery(delivery_id=delivery_id, duplicate=True, events=[])
+        if delivery.duplicate:
+            self._count(tool.provider, "duplicate")
+        else:
+            self._count(tool.provider, "accepted" if error is None else "unparseable")
+        return delivery
+
+    def _count(self, provider: str | None, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.webhook_deliveries.labels(
+                provider=provider or "unknown", outcome=outcome
+            ).inc()
 
     async def _store(
         self,
