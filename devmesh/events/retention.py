@@ -42,6 +42,7 @@ _log = structlog.get_logger(__name__)
 # Batches per table and run: a run ends even if rows keep arriving faster than it deletes.
 _MAX_BATCHES = 100
 _SETTLED = ("delivered", "failed")
+_FIRST_RUN_AFTER = 60.0
 
 
 @dataclass
@@ -64,6 +65,8 @@ class Pruner:
         is logged and tried again at the next one."""
         if self._settings.days <= 0:
             return
+        # Not at once: a worker that starts (or restarts) gets its queue going first.
+        await pause(stop, min(_FIRST_RUN_AFTER, self._settings.interval))
         while not stop.is_set():
             try:
                 pruned = await self.run_once()
