@@ -36,9 +36,9 @@ from devmesh.events.bus import EventBus
 from devmesh.events.handlers import HandlerRegistry
 from devmesh.events.log import EventLog
 from devmesh.events.outbox import Outbox
+from devmesh.events.retention import Pruner
 from devmesh.events.sql import SqlEventBus
 from devmesh.events.streams import RedisEventBus
-from devmesh.events.watcher import BuildWatcher
 from devmesh.events.worker import Worker, route_for
 from devmesh.mcp.http import McpHttpEndpoint, resolve_http_caller
 from devmesh.mcp.server import build_server
@@ -52,6 +52,7 @@ from devmesh.security.tenants import TenantService
 from devmesh.security.vault import Vault
 from devmesh.store.db import Database
 from devmesh.tools.service import ToolService
+from devmesh.tools.watcher import BuildWatcher
 from devmesh.tools.webhooks import WebhookService
 
 __all__ = ["Services", "create_app", "open_services"]
@@ -75,6 +76,7 @@ class Services:
     subscriptions: SubscriptionService
     notifier: Notifier
     webhooks: WebhookService
+    pruner: Pruner
     redis: Redis | None = None
 
     def health_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
@@ -196,6 +198,7 @@ async def open_services(
             events=EventLog(db),
             worker=worker,
             watcher=BuildWatcher(db=db, tools=tools, outbox=outbox, settings=settings.events),
+            pruner=Pruner(db=db, settings=settings.events.retention),
             subscriptions=SubscriptionService(db=db, vault=vault, egress=notify_egress),
             notifier=Notifier(
                 db=db,
@@ -205,7 +208,9 @@ async def open_services(
                 settings=settings.notifications,
                 poll_interval=settings.events.poll_interval,
             ),
-            webhooks=WebhookService(db=db, registry=registry, vault=vault, outbox=outbox),
+            webhooks=WebhookService(
+                db=db, registry=registry, vault=vault, outbox=outbox, metrics=metrics
+            ),
             redis=redis,
         )
 
@@ -297,6 +302,9 @@ def create_app(
                     )
                 await stack.enter_async_context(
                     in_background(services.notifier.run, name="devmesh-notifier")
+                )
+                await stack.enter_async_context(
+                    in_background(services.pruner.run, name="devmesh-retention")
                 )
             mcp_server = build_server(
                 services.tools, resolve_http_caller, separator=settings.tool_name_separator

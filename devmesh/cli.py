@@ -334,9 +334,11 @@ def worker(ctx: click.Context) -> None:
         loop = asyncio.get_running_loop()
         for sig in _SIGNALS:
             loop.add_signal_handler(sig, stop.set)
-        # The build watcher and the notifier run where the worker runs (docs/events.md).
+        # The build watcher, the notifier and retention run where the worker runs
+        # (docs/events.md).
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(services.notifier.run(stop))
+            tasks.create_task(services.pruner.run(stop))
             if services.settings.events.watcher.enabled:
                 tasks.create_task(services.watcher.run(stop))
             await services.worker.run(stop)

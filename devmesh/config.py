@@ -174,6 +174,23 @@ class WatcherSettings(BaseModel):
     batch_size: int = Field(default=50, ge=1, le=1000, description="Builds polled at once.")
 
 
+class RetentionSettings(BaseModel):
+    """How long the event system's records are kept (``events.retention``)."""
+
+    days: float = Field(
+        default=30.0,
+        ge=0,
+        description="Events, handled marks, tool call records, webhook deliveries and "
+        "settled notifications older than this are deleted; 0 keeps them.",
+    )
+    interval: float = Field(
+        default=3600.0, gt=0, le=86_400, description="Seconds between two prune runs."
+    )
+    batch_size: int = Field(
+        default=1000, ge=1, le=100_000, description="Rows one delete statement removes."
+    )
+
+
 class EventsSettings(BaseModel):
     in_process_worker: bool = Field(
         default=True, description="devmesh serve runs the event worker in its own process."
@@ -196,6 +213,7 @@ class EventsSettings(BaseModel):
     )
     batch_size: int = Field(default=100, ge=1, le=1000, description="Deliveries claimed at once.")
     watcher: WatcherSettings = WatcherSettings()
+    retention: RetentionSettings = RetentionSettings()
     stream: str = Field(
         default="devmesh:events",
         min_length=1,

@@ -93,7 +93,11 @@ class Provider:
     it returns in ``adapter_type``, which the start-up check inspects. ``description``
     is for agents: MCP shows it in the server's instructions and in every tool of the
     provider. ``default_base_url`` lets a tenant register a tool without one (SaaS
-    services). ``credentials`` says which credentials it takes and how they are sent;
+    services). ``build_subject`` names a build for its whole life, from the build as the
+    operations return it, when its ``id`` changes while it runs (Buildbot: a trigger's
+    ``br-<n>``, then the build's number): every event about the build, from a call, a
+    webhook or the watcher, takes it as its subject, so each is recorded once.
+    ``credentials`` says which credentials it takes and how they are sent;
     ``http`` its redirect, cookie and TLS policy (TLS verification is per instance).
     """
 
@@ -110,10 +114,19 @@ class Provider:
     adapter_type: type[Any] | None = None
     webhook_verifier: WebhookVerifier | None = None
     webhook_normaliser: WebhookNormaliser | None = None
+    build_subject: Callable[[Mapping[str, Any]], str | None] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def operation(self, name: str) -> Operation[Any] | None:
         return next((op for op in self.operations if op.name == name), None)
+
+    def subject_of(self, build: Mapping[str, Any]) -> str | None:
+        """The subject of an event about ``build``: its lasting name, else its id."""
+        lasting = self.build_subject(build) if self.build_subject is not None else None
+        if lasting is not None:
+            return lasting
+        current = build.get("id")
+        return str(current) if current is not None else None
 
 
 class ProviderRegistry:

@@ -122,6 +122,11 @@ class IngressGate:
                 receive = _replay(await self._read_body(receive), receive)
         except Refusal as refusal:
             self._name_route(scope)
+            if refusal.status == 413 and _WEBHOOK.fullmatch(scope["path"]):
+                # Refused before the tool is looked up: its provider is not known.
+                scope["app"].state.services.metrics.webhook_deliveries.labels(
+                    provider="unknown", outcome="too_large"
+                ).inc()
             if has_body:
                 # The rest of the body is still on its way: do not read it.
                 refusal.headers["connection"] = "close"

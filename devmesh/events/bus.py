@@ -25,7 +25,6 @@ __all__ = [
     "QueueStats",
     "Router",
     "event_of",
-    "row_of",
 ]
 
 # Which handlers an event goes to (by name); decided when it is dispatched.
@@ -105,19 +104,4 @@ def event_of(row: EventRow) -> Event:
         source=EventSource(row.source),
         subject=row.subject,
         payload=dict(row.payload or {}),
-    )
-
-
-def row_of(event: Event) -> EventRow:
-    return EventRow(
-        id=event.id,
-        tenant_id=event.tenant_id,
-        tool_id=event.tool.id,
-        tool_name=event.tool.name,
-        provider=event.provider,
-        type=event.type,
-        source=event.source.value,
-        subject=event.subject,
-        occurred_at=event.occurred_at,
-        payload=event.payload,
     )

@@ -66,6 +66,17 @@ class Metrics:
             ["scope", "direction"],
             registry=self.registry,
         )
+        # Webhook deliveries in, by the tool's provider (never its id, name or tenant)
+        # and what became of them; "unknown" when the tool was not found or not looked
+        # up. unverified is the one to alert on: a sender with a wrong secret, or
+        # someone guessing.
+        self.webhook_deliveries = Counter(
+            "devmesh_webhook_deliveries_total",
+            "Webhook deliveries received, by provider and outcome (accepted, duplicate, "
+            "unverified, unknown_tool, too_large, unparseable).",
+            ["provider", "outcome"],
+            registry=self.registry,
+        )
         # Events are labelled by type and handler: both are bounded sets named in code.
         self.events_handled = Counter(
             "devmesh_events_handled_total",

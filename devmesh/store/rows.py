@@ -170,12 +170,16 @@ class EventRow(Base):
     """An event, and the outbox: ``dispatched_at`` is NULL until the bus has it.
 
     ``seq`` orders events by commit and is the cursor of ``GET /api/v1/events``.
+    ``uq_events_once``: one event of a type about one subject of a tool, whichever
+    source (call, webhook, watcher) records it first (events without a subject are
+    not limited).
     """
 
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_tenant_seq", "tenant_id", "seq"),
         Index("ix_events_undispatched", "dispatched_at", "seq"),
+        Index("uq_events_once", "tenant_id", "tool_id", "subject", "type", unique=True),
     )
 
     seq: Mapped[int] = mapped_column(_Seq, primary_key=True, autoincrement=True)
@@ -232,7 +236,7 @@ class HandledEventRow(Base):
 
 
 class BuildWatchRow(Base):
-    """A build the watcher follows until it is final (``devmesh.events.watcher``).
+    """A build the watcher follows until it is final (``devmesh.tools.watcher``).
 
     ``subject`` is the build id the trigger returned and stays the subject of every
     event; ``build_id`` is the id the CI shows now (Buildbot: ``br-<n>`` becomes a

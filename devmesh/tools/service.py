@@ -419,6 +419,9 @@ class ToolService:
             provider=row.provider,
             operation=op.name,
             result=result,
+            build_subject=provider.subject_of
+            if (provider := self._registry.get(row.provider)) is not None
+            else None,
         )
         async with self._db.session() as session:
             if idempotency_key is not None:

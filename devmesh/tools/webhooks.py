@@ -27,18 +27,19 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from devmesh.adapters.registry import ProviderRegistry
+from devmesh.adapters.registry import Provider, ProviderRegistry
 from devmesh.adapters.standard_webhooks import SECRET_PREFIX, StandardWebhookVerifier
 from devmesh.adapters.webhooks import URL_TOKEN_HEADER, WebhookNormaliser, WebhookVerifier
 from devmesh.domain.errors import InvalidInput, Unauthorized, UnknownTool
 from devmesh.domain.events import Event, EventSource, EventType, ToolRef, new_event
 from devmesh.domain.models import Tenant
 from devmesh.events.outbox import Outbox
+from devmesh.observability.metrics import Metrics
 from devmesh.security.vault import Vault
 from devmesh.store.db import Database
 from devmesh.store.group_commit import GroupCommit
@@ -95,6 +96,7 @@ class WebhookService:
         vault: Vault,
         outbox: Outbox | None = None,
         standard: StandardWebhookVerifier | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
         self._registry = registry
@@ -103,6 +105,7 @@ class WebhookService:
         self._standard = standard or StandardWebhookVerifier()
         # Deliveries are stored in shared transactions: see store/group_commit.py.
         self._commits = GroupCommit(db)
+        self._metrics = metrics
 
     # --- settings (a tenant's API key) -------------------------------------------
 
@@ -203,6 +206,17 @@ class WebhookService:
             differ.append("allowed_events")
         return differ
 
+    async def remove(self, tenant: Tenant, ref: str) -> None:
+        """Forget the tool's webhook (its secret with it): its deliveries are then
+        refused as from a tool that has none. Deliveries already stored are kept (until
+        retention removes them), like the events they raised."""
+        async with self._db.session() as session:
+            tool = await _find_tool(session, tenant, ref)
+            row = await session.get(ToolWebhookRow, tool.id)
+            if row is None:
+                raise UnknownTool(f"tool {ref!r} has no webhook")
+            await session.delete(row)
+
     # --- deliveries (no API key: the tool's own proof) ----------------------------
 
     async def receive(
@@ -234,6 +248,7 @@ class WebhookService:
                     )
                 ).first()
             if found is None:
+                self._count(None, "unknown_tool")
                 raise UnknownTool(f"no tool {tool_id!r} takes webhooks")
             tool, hook = found[0], found[1]
         provider = self._registry.get(tool.provider)
@@ -241,12 +256,14 @@ class WebhookService:
         normaliser: WebhookNormaliser | None = provider.webhook_normaliser if provider else None
         if hook.scheme == "provider":
             if provider is None or provider.webhook_verifier is None:
+                self._count(None, "unknown_tool")
                 raise UnknownTool(f"no tool {tool_id!r} takes webhooks")
             verifier = provider.webhook_verifier
         if not any(
             verifier.verify(secret=secret, headers=headers, body=body)
             for secret in self._secrets(tool, hook)
         ):
+            self._count(tool.provider, "unverified")
             raise Unauthorized("the delivery does not prove the tool's webhook secret")
         delivery_id = _delivery_id(verifier.delivery_id(headers), body)
         ref = ToolRef(id=tool.id, name=tool.name)
@@ -258,7 +275,7 @@ class WebhookService:
                 provider=tool.provider,
                 type=str(kind),
                 source=EventSource.WEBHOOK,
-                subject=_subject(data),
+                subject=_subject(provider, kind, data),
                 payload=data,
             )
             for kind, data in events
@@ -274,7 +291,18 @@ class WebhookService:
                     payload={"delivery_id": delivery_id, "error": error},
                 )
             ]
-        return await self._store(tool, delivery_id, headers, body, error, built)
+        delivery = await self._store(tool, delivery_id, headers, body, error, built)
+        if delivery.duplicate:
+            self._count(tool.provider, "duplicate")
+        else:
+            self._count(tool.provider, "accepted" if error is None else "unparseable")
+        return delivery
+
+    def _count(self, provider: str | None, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.webhook_deliveries.labels(
+                provider=provider or "unknown", outcome=outcome
+            ).inc()
 
     async def _store(
         self,
@@ -308,11 +336,22 @@ class WebhookService:
             .returning(WebhookDeliveryRow.id)
         )
 
+        recorded: list[Event] = []
+
         async def write(session: AsyncSession) -> bool:
-            if await session.scalar(statement) is None:
+            recorded.clear()  # a shared commit that failed is run again alone
+            stored = await session.scalar(statement)
+            if stored is None:
                 return False
-            for event in events:
-                await self._outbox.add(session, event)
+            # An event another source recorded already (the watcher saw the build
+            # finish first) is not recorded again; the delivery still is.
+            recorded.extend([event for event in events if await self._outbox.add(session, event)])
+            if len(recorded) != len(events):
+                await session.execute(
+                    update(WebhookDeliveryRow)
+                    .where(WebhookDeliveryRow.id == stored)
+                    .values(event_ids=[event.id for event in recorded])
+                )
             return True
 
         if not await self._commits.run(write):
@@ -321,7 +360,7 @@ class WebhookService:
         if error is not None:
             _log.info("webhook_unparsed", tool=tool.name, delivery_id=delivery_id, error=error)
         return Delivery(
-            delivery_id=delivery_id, duplicate=False, events=[event.type for event in events]
+            delivery_id=delivery_id, duplicate=False, events=[event.type for event in recorded]
         )
 
     # --- internals ---------------------------------------------------------------
@@ -439,6 +478,10 @@ def _events(
     return [(kind, data) for kind, data in events if allowed is None or kind in allowed], None
 
 
-def _subject(data: Mapping[str, Any]) -> str | None:
+def _subject(provider: Provider | None, kind: str, data: Mapping[str, Any]) -> str | None:
+    """A build's lasting name (as a call's or the watcher's event about it has it),
+    else the id the payload gives."""
+    if provider is not None and kind.startswith("build."):
+        return provider.subject_of(data)
     subject = data.get("id")
     return str(subject) if subject is not None else None

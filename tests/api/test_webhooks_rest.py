@@ -107,7 +107,28 @@ async def test_a_buildbot_delivery_with_the_secret_becomes_one_build_event(
     assert answer.status_code == 200, answer.text
     assert answer.json()["events"] == ["build.started"]
     [event] = await events(client, key)
-    assert (event["type"], event["subject"], event["source"]) == ("build.started", "42", "webhook")
+    # The subject is the build request's id, as trigger_build returned it.
+    assert (event["type"], event["subject"], event["source"]) == (
+        "build.started",
+        "br-7",
+        "webhook",
+    )
+    assert event["payload"]["id"] == "42"
+
+
+async def test_a_second_delivery_of_a_state_already_recorded_is_stored_but_raises_no_event(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    key, tool = await tool_with_webhook(client, services)
+    await client.post(f"/api/v1/webhooks/{tool}", content=build(), headers=basic(CANARY))
+    # Another body (a new delivery id) about the same build's same state.
+    again = json.dumps({**json.loads(build()), "state_string": "building"}).encode()
+
+    answer = await client.post(f"/api/v1/webhooks/{tool}", content=again, headers=basic(CANARY))
+
+    assert (answer.json()["duplicate"], answer.json()["events"]) == (False, [])
+    assert [e["type"] for e in await events(client, key)] == ["build.started"]
+    assert await stored(services) == (2, 1)
 
 
 async def test_a_redelivery_answers_200_and_changes_nothing(
@@ -370,3 +391,60 @@ async def test_failed_deliveries_count_against_the_client_address(
     statuses = [(await strict_app.post(unknown, content=b"{}")).status_code for _ in range(3)]
 
     assert statuses == [404, 404, 429]
+
+
+async def test_a_deleted_webhook_refuses_deliveries_as_a_tool_without_one_does(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    key, tool = await tool_with_webhook(client, services)
+
+    deleted = await client.delete(f"/api/v1/tools/{tool}/webhook", headers=bearer(key))
+
+    assert deleted.status_code == 204
+    refused = await client.post(f"/api/v1/webhooks/{tool}", content=build(), headers=basic(CANARY))
+    assert (refused.status_code, refused.json()["code"]) == (404, "unknown_tool")
+    shown = await client.get(f"/api/v1/tools/{tool}/webhook", headers=bearer(key))
+    again = await client.delete(f"/api/v1/tools/{tool}/webhook", headers=bearer(key))
+    assert (shown.status_code, again.status_code) == (404, 404)
+
+
+async def test_another_tenant_cannot_delete_a_tools_webhook(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    _, tool = await tool_with_webhook(client, services)
+    _, other = await services.tenants.create_tenant("globex")
+
+    deleted = await client.delete(f"/api/v1/tools/{tool}/webhook", headers=bearer(other))
+
+    assert deleted.status_code == 404
+    kept = await client.post(f"/api/v1/webhooks/{tool}", content=build(), headers=basic(CANARY))
+    assert kept.status_code == 200
+
+
+async def test_deliveries_are_counted_by_provider_and_outcome_never_by_tool_or_secret(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    _, tool = await tool_with_webhook(client, services)
+    url = f"/api/v1/webhooks/{tool}"
+    await client.post(url, content=build(), headers=basic(CANARY))
+    await client.post(url, content=build(), headers=basic(CANARY))
+    await client.post(url, content=b"not json", headers=basic(CANARY))
+    await client.post(url, content=build(complete=True), headers=basic("wrong"))
+    await client.post("/api/v1/webhooks/00000000-0000-4000-8000-000000000000", content=b"{}")
+    await client.post(url, content=b"x" * (services.settings.http.max_body_bytes + 1))
+
+    def counted(provider: str, outcome: str) -> float | None:
+        return services.metrics.registry.get_sample_value(
+            "devmesh_webhook_deliveries_total", {"provider": provider, "outcome": outcome}
+        )
+
+    assert [
+        counted("buildbot", "accepted"),
+        counted("buildbot", "duplicate"),
+        counted("buildbot", "unparseable"),
+        counted("buildbot", "unverified"),
+        counted("unknown", "unknown_tool"),
+        counted("unknown", "too_large"),
+    ] == [1, 1, 1, 1, 1, 1]
+    rendered = services.metrics.render().decode()
+    assert tool not in rendered and CANARY not in rendered

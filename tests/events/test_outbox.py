@@ -28,6 +28,8 @@ from devmesh.security.vault import Vault
 from devmesh.store.rows import EventRow, IdempotencyKeyRow, ToolCallRow
 from devmesh.tools.models import ToolCreate
 from devmesh.tools.service import ToolService
+from tests.events.conftest import Backend
+from tests.events.support import an_event
 
 pytestmark = pytest.mark.anyio
 
@@ -192,3 +194,21 @@ async def test_a_replayed_idempotency_key_emits_no_second_event(app: FastAPI) ->
         )
     assert await _count(services, EventRow) == 1
     assert await _count(services, ToolCallRow) == 1
+
+
+async def test_the_store_keeps_one_event_of_a_type_per_subject_and_the_transaction_goes_on(
+    backend: Backend, tenant: Tenant
+) -> None:
+    # As a webhook and the watcher would, each seeing the build finish.
+    first = an_event(tenant.id, subject="br-1", type="build.completed")
+    again = an_event(tenant.id, subject="br-1", type="build.completed")
+    started = an_event(tenant.id, subject="br-1", type="build.started")
+    outbox = Outbox()
+
+    async with backend.db.session() as session:
+        added = [await outbox.add(session, event) for event in (first, again, started)]
+
+    assert added == [True, False, True]
+    async with backend.db.session() as session:
+        kept = set(await session.scalars(select(EventRow.id)))
+    assert kept == {first.id, started.id}

@@ -16,9 +16,9 @@ from devmesh.config import Settings
 from devmesh.domain.errors import UpstreamRateLimited
 from devmesh.domain.models import Build, BuildRequest, BuildStatus, Credentials, Tenant
 from devmesh.events.handlers import HandlerRegistry
-from devmesh.events.watcher import build_watch
 from devmesh.store.rows import BuildWatchRow, EventRow, utcnow
 from devmesh.tools.models import ToolCreate
+from devmesh.tools.watcher import build_watch
 
 pytestmark = pytest.mark.anyio
 

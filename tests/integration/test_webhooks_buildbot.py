@@ -1,11 +1,14 @@
 """Webhooks in from a real Buildbot master: HttpStatusPush posts each build's state
-change to a live service, which turns it into exactly one event per change."""
+change to a live service whose build watcher polls the same builds; between them, each
+state change is one event about the build, whichever source saw it first."""
 
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +19,16 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from devmesh.store.rows import WebhookDeliveryRow
+from devmesh.store.rows import BuildWatchRow, WebhookDeliveryRow
 from tests.support.buildbot.server import BuildbotServer, run_buildbot
-from tests.support.live import LiveService, run_service
+from tests.support.live import LiveService, mcp_client, run_service, structured
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 DEADLINE = 90.0
+# The watcher polls often, so it races the master's pushes.
+FAST = {"events": {"watcher": {"interval": 0.3}, "claim_idle": 5}}
+FINAL = {"build.completed", "build.failed", "build.cancelled"}
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,7 @@ class Hooked:
 
 @pytest.fixture(scope="module")
 async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveService]:
-    async with run_service(tmp_path_factory.mktemp("devmesh")) as service:
+    async with run_service(tmp_path_factory.mktemp("devmesh"), **FAST) as service:
         yield service
 
 
@@ -90,66 +96,86 @@ async def hooked(
     return Hooked(live=live, buildbot=buildbot, key=key, tool_id=tool_id, secret=secret)
 
 
-async def trigger(hooked: Hooked, **parameters: Any) -> int:
-    """Trigger runtests through the service; the build request's number."""
-    async with httpx.AsyncClient(base_url=hooked.live.base_url) as http:
-        called = await http.post(
-            "/api/v1/tools/ci/operations/trigger_build",
-            json={"project": "runtests", "parameters": parameters},
-            headers=hooked.bearer(),
+async def trigger(hooked: Hooked, **parameters: Any) -> str:
+    """Trigger runtests as an agent does, through MCP; the build's id (``br-<n>``)."""
+    async with mcp_client(hooked.live.mcp_url, hooked.key) as client:
+        build = structured(
+            await client.call_tool(
+                "ci_trigger_build", {"project": "runtests", "parameters": parameters}
+            )
         )
-    assert called.status_code == 200, called.text
-    build: dict[str, Any] = called.json()
-    request: int = build["metadata"]["buildrequestid"]
-    return request
+    subject: str = build["id"]
+    return subject
 
 
-async def webhook_events(hooked: Hooked, request: int) -> list[dict[str, Any]]:
-    """The webhook events about the build of build request ``request``, in order."""
+async def events_about(hooked: Hooked, subject: str) -> list[dict[str, Any]]:
+    """What ``GET /api/v1/events`` lists about the build, from any source, in order."""
     async with httpx.AsyncClient(base_url=hooked.live.base_url) as http:
         listed = await http.get(
-            "/api/v1/events", params={"tool": "ci", "limit": "200"}, headers=hooked.bearer()
+            "/api/v1/events",
+            params={"tool": "ci", "subject": subject, "limit": "200"},
+            headers=hooked.bearer(),
         )
     assert listed.status_code == 200, listed.text
-    return [
-        event
-        for event in listed.json()["events"]
-        if event["source"] == "webhook"
-        and event["payload"].get("metadata", {}).get("buildrequestid") == request
-    ]
+    events: list[dict[str, Any]] = listed.json()["events"]
+    return events
 
 
-async def wait_for_end(hooked: Hooked, request: int) -> list[str]:
+async def settled(hooked: Hooked, subject: str) -> Counter[str]:
+    """The build's events once it is final and its watch is over, and a few more of the
+    watcher's polls (and the master's pushes) would have happened."""
     deadline = time.monotonic() + DEADLINE
     while True:
-        types = [event["type"] for event in await webhook_events(hooked, request)]
-        if any(kind != "build.started" for kind in types):
-            # Give a duplicate time to show, if one were coming.
-            await anyio.sleep(1.0)
-            return [event["type"] for event in await webhook_events(hooked, request)]
-        assert time.monotonic() < deadline, f"build request {request} sent only {types}"
+        types = Counter(event["type"] for event in await events_about(hooked, subject))
+        async with hooked.live.services.db.session() as session:
+            watch = await session.scalar(
+                select(BuildWatchRow.state).where(BuildWatchRow.subject == subject)
+            )
+        if types.keys() & FINAL and watch not in (None, "watching"):
+            await anyio.sleep(1.5)
+            return Counter(event["type"] for event in await events_about(hooked, subject))
+        assert time.monotonic() < deadline, f"build {subject}: only {dict(types)}, {watch}"
         await anyio.sleep(0.2)
 
 
-async def test_a_passing_build_is_started_then_completed_each_exactly_once(
+async def pushed(hooked: Hooked, subject: str) -> int:
+    """How many of the master's deliveries were about the build."""
+    request = int(subject.removeprefix("br-"))
+    async with hooked.live.services.db.session() as session:
+        bodies = await session.scalars(
+            select(WebhookDeliveryRow.body).where(WebhookDeliveryRow.tool_id == hooked.tool_id)
+        )
+        return sum(json.loads(body).get("buildrequestid") == request for body in bodies)
+
+
+async def test_a_passing_build_is_triggered_started_and_completed_once_each_from_both_sources(
     hooked: Hooked,
 ) -> None:
-    request = await trigger(hooked)
+    subject = await trigger(hooked, sleep="1")
 
-    assert await wait_for_end(hooked, request) == ["build.started", "build.completed"]
-    events = await webhook_events(hooked, request)
-    assert {event["subject"] for event in events} == {str(events[0]["payload"]["id"])}
+    types = await settled(hooked, subject)
+
+    assert types == Counter({"build.triggered": 1, "build.started": 1, "build.completed": 1})
+    # Both sources were on: the master pushed the start and the end, and the watcher
+    # polled the build to its end.
+    assert await pushed(hooked, subject) >= 2
+    assert all(e["subject"] == subject for e in await events_about(hooked, subject))
 
 
-async def test_a_failing_build_is_started_then_failed_each_exactly_once(hooked: Hooked) -> None:
-    request = await trigger(hooked, fail=True)
+async def test_a_failing_build_is_reported_failed_once_from_both_sources(
+    hooked: Hooked,
+) -> None:
+    subject = await trigger(hooked, fail=True)
 
-    assert await wait_for_end(hooked, request) == ["build.started", "build.failed"]
+    types = await settled(hooked, subject)
+
+    assert types == Counter({"build.triggered": 1, "build.started": 1, "build.failed": 1})
+    assert await pushed(hooked, subject) >= 2
 
 
 async def test_redelivering_what_the_master_sent_changes_nothing(hooked: Hooked) -> None:
-    request = await trigger(hooked)
-    before = await wait_for_end(hooked, request)
+    subject = await trigger(hooked)
+    before = await settled(hooked, subject)
     async with hooked.live.services.db.session() as session:
         delivered = list(
             await session.scalars(
@@ -173,4 +199,4 @@ async def test_redelivering_what_the_master_sent_changes_nothing(hooked: Hooked)
     assert again.status_code == 200
     assert again.json()["duplicate"] is True
     assert wrong.status_code == 401
-    assert [event["type"] for event in await webhook_events(hooked, request)] == before
+    assert Counter(e["type"] for e in await events_about(hooked, subject)) == before

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from devmesh.api.deps import CurrentTenant, Webhooks
@@ -101,6 +101,16 @@ async def set_webhook(
 )
 async def get_webhook(tool: str, tenant: CurrentTenant, webhooks: Webhooks) -> WebhookRead:
     return WebhookRead.of(await webhooks.settings(tenant, tool))
+
+
+@router.delete(
+    "/api/v1/tools/{tool}/webhook",
+    status_code=204,
+    summary="Remove a tool's inbound webhook: its deliveries are refused from now on",
+)
+async def delete_webhook(tool: str, tenant: CurrentTenant, webhooks: Webhooks) -> Response:
+    await webhooks.remove(tenant, tool)
+    return Response(status_code=204)
 
 
 @router.post(

@@ -11,7 +11,11 @@ from devmesh.adapters.registry import Provider
 from devmesh.providers.buildbot.adapter import BuildbotAdapter
 from devmesh.providers.buildbot.models import BuildbotConfig
 from devmesh.providers.buildbot.session import CREDENTIALS
-from devmesh.providers.buildbot.webhooks import BuildbotWebhookNormaliser, BuildbotWebhookVerifier
+from devmesh.providers.buildbot.webhooks import (
+    BuildbotWebhookNormaliser,
+    BuildbotWebhookVerifier,
+    build_subject,
+)
 
 __all__ = ["BuildbotAdapter", "BuildbotConfig", "provider"]
 
@@ -34,4 +38,5 @@ provider = Provider(
     docs_url="https://docs.buildbot.net/latest/developer/rest.html",
     webhook_verifier=BuildbotWebhookVerifier(),
     webhook_normaliser=BuildbotWebhookNormaliser(),
+    build_subject=build_subject,
 )

@@ -5,8 +5,10 @@ password is the tool's webhook secret (the user name is not checked). Buildbot s
 no delivery id, so the receiver deduplicates by the body's digest: a repeated POST of
 one state change carries the same build dict.
 
-A build dict becomes one event, its subject the build id the adapter uses (the
-``buildid``): not complete → ``build.started``; complete with success, warnings or
+A build dict becomes one event about the build's request: its subject (from the
+provider's ``build_subject``) is ``br-<buildrequestid>``, the id ``trigger_build``
+returned, so a webhook's events and the watcher's about one build are the same
+events. Not complete → ``build.started``; complete with success, warnings or
 skipped → ``build.completed``; failure or exception → ``build.failed``; cancelled →
 ``build.cancelled``; retry → ``build.retried``.
 """
@@ -25,6 +27,7 @@ from devmesh.domain.events import EventType
 from devmesh.domain.models import Build
 from devmesh.providers.buildbot.builds import (
     CANCELLED,
+    REQUEST_PREFIX,
     RETRY,
     SKIPPED,
     SUCCESS,
@@ -36,12 +39,23 @@ from devmesh.providers.buildbot.builds import (
 )
 from devmesh.providers.buildbot.models import WireBuild
 
-__all__ = ["BuildbotWebhookNormaliser", "BuildbotWebhookVerifier"]
+__all__ = ["BuildbotWebhookNormaliser", "BuildbotWebhookVerifier", "build_subject"]
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     wanted = name.lower()
     return next((value for key, value in headers.items() if key.lower() == wanted), None)
+
+
+def build_subject(build: Mapping[str, Any]) -> str | None:
+    """A build's lasting name: its build request's ``br-<n>``. The trigger returns it,
+    every operation takes it, and it does not change when a worker starts the build
+    (the ``id`` does: it becomes the build's number)."""
+    metadata = build.get("metadata")
+    request = metadata.get("buildrequestid") if isinstance(metadata, Mapping) else None
+    if isinstance(request, int) and not isinstance(request, bool):
+        return f"{REQUEST_PREFIX}{request}"
+    return None
 
 
 class BuildbotWebhookVerifier:

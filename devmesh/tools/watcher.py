@@ -275,7 +275,7 @@ class BuildWatcher:
                 for event_type in wanted:
                     if event_type in recorded:
                         continue
-                    await self._outbox.add(
+                    added = await self._outbox.add(
                         session,
                         new_event(
                             tenant_id=watch.tenant_id,
@@ -287,7 +287,7 @@ class BuildWatcher:
                             payload=build,
                         ),
                     )
-                    emitted = True
+                    emitted = emitted or added
         if emitted:
             self._outbox.committed()
 
