@@ -48,6 +48,17 @@ async def test_a_failing_build_is_failed_with_its_error_line_in_its_logs_and_fai
     assert all(line.text in rest for line in failed)
 
 
+async def test_a_failed_build_says_why_it_failed_in_the_shared_field(
+    adapter: Any, target: ProviderTarget
+) -> None:
+    # An agent that knows one provider knows all: the reason is in `failure_reason`,
+    # not only in a provider's own metadata.
+    done = await settled(adapter, (await adapter.trigger_build(target.fails)).id)
+    assert done.status is BuildStatus.FAILED
+    assert done.failure_reason
+    assert done.build_id == done.id
+
+
 async def test_cancelling_a_running_build_leaves_it_cancelled(
     adapter: Any, target: ProviderTarget
 ) -> None:

@@ -124,5 +124,7 @@ def build_of(ref: RunRef, run: WireRun, jobs: Sequence[WireJob] | None = None) -
         finished_at=finished,
         duration=max(0.0, (finished - started).total_seconds()) if finished else None,
         url=run.html_url,
+        failed_stage=metadata.get("failed_stage"),
+        failure_reason=metadata.get("failure_reason"),
         metadata=metadata,
     )

@@ -96,6 +96,7 @@ def build_of(
         ),
         duration=seconds,
         url=build.url,
+        failure_reason=metadata.get("failure_reason"),
         metadata=metadata,
     )
 
@@ -112,5 +113,6 @@ def queued_build_of(ref: QueueRef, item: WireQueueItem) -> Build:
         project=ref.job,
         status=BuildStatus.CANCELLED if cancelled else BuildStatus.QUEUED,
         status_text="cancelled in the queue" if cancelled else (item.why or "queued"),
+        failure_reason=metadata.get("failure_reason"),
         metadata=metadata,
     )
