@@ -15,6 +15,7 @@ a time, and the event loop keeps serving.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -97,17 +98,29 @@ class _LocalEmbedder:
 
 
 class Model2VecEmbedder(_LocalEmbedder):
+    """The shipped static model (or another model2vec directory). Loaded on first
+    use, once per process: services that never embed pay nothing at start-up."""
+
     def __init__(self, model: Path | str = SHIPPED_MODEL, *, batch_size: int = 512) -> None:
         super().__init__(batch_size=batch_size)
-        from model2vec import StaticModel
-
-        self._model = StaticModel.from_pretrained(str(model))
-        width = int(self._model.dim)
-        if width != DIMENSIONS:
-            raise ValueError(f"knowledge.model gives {width} dimensions, {DIMENSIONS} needed")
+        self._path = str(model)
 
     def _encode(self, texts: list[str]) -> npt.ArrayLike:
-        return self._model.encode(texts, batch_size=len(texts), use_multiprocessing=False)
+        model = _static_model(self._path)
+        vectors: npt.ArrayLike = model.encode(
+            texts, batch_size=len(texts), use_multiprocessing=False
+        )
+        return vectors
+
+
+@functools.cache
+def _static_model(path: str) -> Any:
+    from model2vec import StaticModel
+
+    model = StaticModel.from_pretrained(path)
+    if int(model.dim) != DIMENSIONS:
+        raise ValueError(f"knowledge.model gives {model.dim} dimensions, {DIMENSIONS} needed")
+    return model
 
 
 class SentenceTransformersEmbedder(_LocalEmbedder):
