@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 __all__ = ["MAX_CHUNK_CHARS", "MAX_CHUNK_LINES", "LogChunk", "chunk_lines", "clean_lines"]
 
-MAX_CHUNK_LINES = 40
-MAX_CHUNK_CHARS = 2000
+# About 400 tokens of log text: the shipped model reads at most 512 tokens a text,
+# so a chunk is embedded whole, and a hit points at a screenful of lines.
+MAX_CHUNK_LINES = 30
+MAX_CHUNK_CHARS = 1600
 # A single line longer than this is clipped in its chunk (the log keeps it whole):
 # minified output or a base64 blob says nothing a search needs past its start.
 _MAX_LINE_CHARS = 1000

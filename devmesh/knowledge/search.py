@@ -41,6 +41,12 @@ __all__ = [
 
 _RRF_K = 60
 _MAX_TERMS = 32
+# Full-text ranking scores every chunk that matches, so a word found in most chunks
+# ("error") costs a scan of the store. The text arm ranks at most about this many
+# matching chunks: on SQLite the rarest terms are kept until their chunk counts
+# reach it; on PostgreSQL, when no chunk has every term, the any-term matches are
+# cut at it before ranking.
+_RANKED_MATCHES = 10_000
 _TERM = re.compile(r"[^\W_]+")
 
 
@@ -130,16 +136,22 @@ class PostgresSearch:
         if not terms:
             return []
         where, params = filters.sql()
-        rows = await session.execute(
-            text(
-                "SELECT ch.id FROM context_chunks ch "
-                f"{_JOIN}, to_tsquery('simple', :q) q "
-                f"WHERE ch.tenant_id = :t AND ch.tsv @@ q{where} "
-                "ORDER BY ts_rank_cd(ch.tsv, q) DESC, ch.id LIMIT :k"
-            ),
-            {"q": " | ".join(terms), "t": tenant_id, "k": k, **params},
-        )
-        return [row[0] for row in rows]
+        params.update(t=tenant_id, k=k, cap=_RANKED_MATCHES)
+        for glue in (" & ", " | "):
+            rows = await session.execute(
+                text(
+                    "WITH q AS (SELECT to_tsquery('simple', :q) AS q), m AS ("
+                    f"SELECT ch.id, ch.tsv FROM context_chunks ch {_JOIN}, q "
+                    f"WHERE ch.tenant_id = :t AND ch.tsv @@ q.q{where} LIMIT :cap) "
+                    "SELECT m.id FROM m, q ORDER BY ts_rank_cd(m.tsv, q.q) DESC, m.id LIMIT :k"
+                ),
+                {"q": glue.join(terms), **params},
+            )
+            ranked = [row[0] for row in rows]
+            # Chunks holding every term first; only without any, chunks holding some.
+            if ranked or len(terms) == 1:
+                return ranked
+        return []
 
     async def vector_ranked(
         self, session: AsyncSession, tenant_id: str, vector: Vectors, filters: Filters, k: int
@@ -172,11 +184,17 @@ class SqliteSearch:
     ) -> list[int]:
         if not terms:
             return []
+        terms = await _rare_terms(session, terms)
+        if not terms:
+            return []
         where, params = filters.sql()
+        # The contexts join only when a filter needs it: FTS5 ranks every match, and
+        # a join per match is most of a query's cost on a big store.
+        join = _JOIN if filters.any else ""
         rows = await session.execute(
             text(
                 "SELECT ch.id FROM context_chunks_fts f "
-                f"JOIN context_chunks ch ON ch.id = f.rowid {_JOIN} "
+                f"JOIN context_chunks ch ON ch.id = f.rowid {join} "
                 f"WHERE context_chunks_fts MATCH :q AND ch.tenant_id = :t{where} "
                 "ORDER BY bm25(context_chunks_fts), ch.id LIMIT :k"
             ),
@@ -199,6 +217,25 @@ class SqliteSearch:
             )
             allowed = np.isin(ids, np.fromiter((row[0] for row in rows), dtype=np.int64))
         return await anyio.to_thread.run_sync(_top_k, ids, matrix, vector, allowed, k)
+
+
+async def _rare_terms(session: AsyncSession, terms: list[str]) -> list[str]:
+    """The query's terms that some chunk holds, rarest first, while their chunk counts
+    add up to at most ``_RANKED_MATCHES``. A term in more chunks than that tells
+    little by its words; the vector arm still ranks those chunks by meaning."""
+    marks = ",".join(f":w{i}" for i in range(len(terms)))
+    rows = await session.execute(
+        text(f"SELECT term, doc FROM context_chunks_terms WHERE term IN ({marks})"),
+        {f"w{i}": term for i, term in enumerate(terms)},
+    )
+    kept: list[str] = []
+    total = 0
+    for term, count in sorted(rows, key=lambda row: (row[1], row[0])):
+        if total + count > _RANKED_MATCHES:
+            break
+        kept.append(term)
+        total += count
+    return kept
 
 
 def _top_k(

@@ -94,6 +94,11 @@ def upgrade() -> None:
             "CREATE VIRTUAL TABLE context_chunks_fts USING fts5("
             "text, content='context_chunks', content_rowid='id')"
         )
+        # How many chunks hold each term: the search leaves out terms so common that
+        # ranking every chunk holding them would cost more than they tell.
+        op.execute(
+            "CREATE VIRTUAL TABLE context_chunks_terms USING fts5vocab(context_chunks_fts, 'row')"
+        )
         op.execute(
             "CREATE TRIGGER context_chunks_ai AFTER INSERT ON context_chunks BEGIN "
             "INSERT INTO context_chunks_fts(rowid, text) VALUES (new.id, new.text); END"
@@ -109,6 +114,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         op.execute("DROP TRIGGER IF EXISTS context_chunks_ad")
         op.execute("DROP TRIGGER IF EXISTS context_chunks_ai")
+        op.execute("DROP TABLE IF EXISTS context_chunks_terms")
         op.execute("DROP TABLE IF EXISTS context_chunks_fts")
     op.drop_table("context_chunks")
     op.drop_index(op.f("ix_contexts_tool_id"), table_name="contexts")
