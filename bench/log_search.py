@@ -45,12 +45,50 @@ from devmesh.store.db import Database
 from devmesh.store.rows import ContextRow, ToolRow, utcnow
 from tests.support.backends import fresh_postgres_database, start_postgres
 
-_WORDS = (
-    "error failed timeout connection refused assertion test module build step "
-    "compile link docker image pull push cache hit miss retry network dns "
-    "memory killed oom segfault exception traceback python java gradle maven npm "
-    "install dependency version conflict permission denied disk full quota"
-).split()
+_WORDS = [
+    "error",
+    "failed",
+    "timeout",
+    "connection",
+    "refused",
+    "assertion",
+    "test",
+    "module",
+    "build",
+    "step",
+    "compile",
+    "link",
+    "docker",
+    "image",
+    "pull",
+    "push",
+    "cache",
+    "hit",
+    "miss",
+    "retry",
+    "network",
+    "dns",
+    "memory",
+    "killed",
+    "oom",
+    "segfault",
+    "exception",
+    "traceback",
+    "python",
+    "java",
+    "gradle",
+    "maven",
+    "npm",
+    "install",
+    "dependency",
+    "version",
+    "conflict",
+    "permission",
+    "denied",
+    "disk",
+    "full",
+    "quota",
+]
 _QUERIES = [
     "connection refused by database",
     "ERRCODE-4711",
