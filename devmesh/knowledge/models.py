@@ -120,7 +120,10 @@ class ContextHit(BaseModel):
     build_id: str | None = Field(description="The subject, for build contexts and logs.")
     project: str | None
     status: str | None
-    resolution: Any = Field(default=None, description="data.resolution, when there is one.")
+    resolution: str | dict[str, Any] | None = Field(
+        default=None,
+        description="data.resolution, when there is one (other than text or an object: as text).",
+    )
     snippet: str
     lines: LineSpan | None = Field(description="For log hits: where in the log the text is.")
     score: float = Field(description="Reciprocal rank fusion of text and meaning; higher first.")

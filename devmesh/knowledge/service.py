@@ -425,6 +425,12 @@ def _snippet(body: str, terms: list[str]) -> str:
     return window + ("…" if start + _SNIPPET_CHARS < len(body) else "")
 
 
+def _resolution(value: Any) -> str | dict[str, Any] | None:
+    if value is None or isinstance(value, str | dict):
+        return value
+    return json.dumps(value)
+
+
 def _hit(row: ContextRow, chunk: Any, score: float, terms: list[str]) -> ContextHit:
     lines = None
     if chunk.first_line is not None and chunk.last_line is not None:
@@ -441,7 +447,7 @@ def _hit(row: ContextRow, chunk: Any, score: float, terms: list[str]) -> Context
         build_id=row.subject if buildish else None,
         project=row.project,
         status=row.status,
-        resolution=data.get("resolution"),
+        resolution=_resolution(data.get("resolution")),
         snippet=_snippet(chunk.text, terms),
         lines=lines,
         score=round(score, 6),

@@ -79,10 +79,11 @@ async def test_storing_a_key_again_replaces_it_and_keeps_its_creation_time(
 
 async def test_a_deleted_context_is_gone(store: ContextService, tenants: tuple[str, str]) -> None:
     acme, _ = tenants
-    await store.store_context(acme, key="note-1", type="note", data={})
+    await store.store_context(acme, key="note-1", type="note", data={"text": "kettle descaled"})
     await store.delete_context(acme, "note-1")
     with pytest.raises(NotFound):
         await store.get_context(acme, "note-1")
+    assert (await store.search_contexts(acme, ContextQuery(query="kettle"))).results == []
 
 
 async def test_a_key_under_two_tools_asks_which_tool(

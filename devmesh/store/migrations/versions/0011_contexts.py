@@ -73,6 +73,9 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_context_chunks")),
+        # Ids are never reused: the embedded vector cache tells a changed store by
+        # its chunk count and largest id, which a reused id could leave unchanged.
+        sqlite_autoincrement=True,
     )
     op.create_index(op.f("ix_context_chunks_context_id"), "context_chunks", ["context_id"])
     op.create_index(op.f("ix_context_chunks_tenant_id"), "context_chunks", ["tenant_id"])
