@@ -29,7 +29,16 @@ from devmesh.api.errors import install_error_handlers
 from devmesh.api.gate import IngressGate
 from devmesh.api.middleware import RequestContextMiddleware
 from devmesh.api.openapi import install_openapi
-from devmesh.api.routers import events, health, keys, subscriptions, tenant, tools, webhooks
+from devmesh.api.routers import (
+    contexts,
+    events,
+    health,
+    keys,
+    subscriptions,
+    tenant,
+    tools,
+    webhooks,
+)
 from devmesh.config import Settings
 from devmesh.events.background import in_background
 from devmesh.events.bus import EventBus
@@ -40,6 +49,9 @@ from devmesh.events.retention import Pruner
 from devmesh.events.sql import SqlEventBus
 from devmesh.events.streams import RedisEventBus
 from devmesh.events.worker import Worker, route_for
+from devmesh.knowledge.embedding import build_embedder
+from devmesh.knowledge.operations import knowledge_operations
+from devmesh.knowledge.service import ContextService
 from devmesh.mcp.http import McpHttpEndpoint, resolve_http_caller
 from devmesh.mcp.server import build_server
 from devmesh.notifications.notifier import Notifier
@@ -77,6 +89,7 @@ class Services:
     notifier: Notifier
     webhooks: WebhookService
     pruner: Pruner
+    contexts: ContextService
     redis: Redis | None = None
 
     def health_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
@@ -211,6 +224,11 @@ async def open_services(
             webhooks=WebhookService(
                 db=db, registry=registry, vault=vault, outbox=outbox, metrics=metrics
             ),
+            # The embedder's endpoint (embedder openai) is reached through the egress
+            # policy like any tool; the default model runs in process.
+            contexts=ContextService(
+                db=db, embedder=build_embedder(settings.knowledge, client=clients.client())
+            ),
             redis=redis,
         )
 
@@ -307,7 +325,10 @@ def create_app(
                     in_background(services.pruner.run, name="devmesh-retention")
                 )
             mcp_server = build_server(
-                services.tools, resolve_http_caller, separator=settings.tool_name_separator
+                services.tools,
+                resolve_http_caller,
+                separator=settings.tool_name_separator,
+                tenant_operations=knowledge_operations(services.contexts),
             )
             app.state.services = services
             app.state.mcp = McpHttpEndpoint(mcp_server, host=settings.host)
@@ -336,6 +357,7 @@ def create_app(
     app.include_router(events.router)
     app.include_router(subscriptions.router)
     app.include_router(webhooks.router)
+    app.include_router(contexts.router)
     install_openapi(app)
     app.router.routes.append(_McpRoute())
     # Added last, runs first: the request context wraps the gate, so refusals are

@@ -22,6 +22,7 @@ import uvicorn
 from devmesh.app import Services, create_app, open_services
 from devmesh.config import ConfigError, Settings, load_settings
 from devmesh.domain.errors import DevMeshError
+from devmesh.knowledge.operations import knowledge_operations
 from devmesh.mcp.stdio import serve_stdio
 from devmesh.observability.logging import configure_logging
 from devmesh.serving import uvicorn_config
@@ -154,6 +155,7 @@ def mcp_stdio(ctx: click.Context, api_key: str, upstream_token: str | None) -> N
             tenant,
             upstream_token=upstream_token,
             separator=services.settings.tool_name_separator,
+            tenant_operations=knowledge_operations(services.contexts),
         )
 
     _run(ctx, work)

@@ -387,6 +387,32 @@ class TracingSettings(BaseModel):
     service_name: str = "devmesh"
 
 
+class KnowledgeSettings(BaseModel):
+    """Contexts and log search: which embedder turns text into vectors."""
+
+    embedder: Literal["model2vec", "sentence-transformers", "openai"] = Field(
+        default="model2vec",
+        description="model2vec runs the small model shipped with Developer Mesh, offline; "
+        "sentence-transformers a local model of yours (install sentence-transformers "
+        "yourself); openai an OpenAI-compatible /embeddings endpoint.",
+    )
+    model: str | None = Field(
+        default=None,
+        description="The model: a directory for model2vec (unset: the shipped one), a "
+        "directory or name for sentence-transformers, a model name for openai.",
+    )
+    url: str | None = Field(
+        default=None,
+        description="Base URL of the OpenAI-compatible API (…/v1), for embedder openai.",
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="Bearer token for the embeddings endpoint, if it needs one."
+    )
+    batch_size: int = Field(
+        default=512, ge=1, le=4096, description="Texts embedded at once, off the event loop."
+    )
+
+
 class Settings(BaseModel):
     # A plain model, not pydantic-settings' BaseSettings: that one would read the
     # process environment again on its own, whatever ``load_settings`` was given.
@@ -441,6 +467,7 @@ class Settings(BaseModel):
         default=None, description="The tenant that owns the tools under adapters (by name)."
     )
     adapters: AdaptersSettings = AdaptersSettings()
+    knowledge: KnowledgeSettings = KnowledgeSettings()
 
     @field_validator("database_url")
     @classmethod

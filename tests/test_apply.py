@@ -175,7 +175,7 @@ def test_a_dry_run_prints_the_plan_and_changes_nothing(
     [
         (("burst: 20", "burst: 0"), "adapters.ci.gitlab.rate_limit.burst: must be ≥ 1"),
         (("burst: 20", "burst: 5"), "adapters.ci.gitlab.rate_limit.burst: must be at least"),
-        (("provider: buildbot", "provider: jenkins"), "adapters.ci.nightly.provider: unknown"),
+        (("provider: buildbot", "provider: bamboo"), "adapters.ci.nightly.provider: unknown"),
         (("max_retries: 2", "max_retry: 2"), "adapters.ci.gitlab.max_retry: unknown setting"),
         (("timeout: 30s", "timeout: soon"), "adapters.ci.gitlab.timeout: must be seconds"),
         (("url: http://buildbot", "url: ftp://buildbot"), "adapters.ci.nightly.url: URL scheme"),
@@ -215,10 +215,10 @@ def test_an_unset_variable_is_an_error_naming_it_and_its_key(
 def test_an_unknown_provider_under_events_handlers_is_named(
     run: Apply, config: Callable[[str], str], acme: None
 ) -> None:
-    text = GITLAB + "events:\n  handlers:\n    jenkins: {enabled: true, workers: 5}\n"
+    text = GITLAB + "events:\n  handlers:\n    bamboo: {enabled: true, workers: 5}\n"
     result = run("apply", "-f", config(text))
     assert result.exit_code == 1
-    assert "events.handlers.jenkins: unknown provider 'jenkins'" in result.stderr
+    assert "events.handlers.bamboo: unknown provider 'bamboo'" in result.stderr
 
 
 def test_secrets_never_reach_the_output_or_the_logs(

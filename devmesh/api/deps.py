@@ -10,6 +10,7 @@ from devmesh.domain.errors import Unauthorized
 from devmesh.domain.models import Tenant
 from devmesh.events.bus import EventBus
 from devmesh.events.log import EventLog
+from devmesh.knowledge.service import ContextService
 from devmesh.notifications.subscriptions import SubscriptionService
 from devmesh.security.tenants import TenantService
 from devmesh.tools.service import ToolService
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AppServices",
     "Bus",
+    "Contexts",
     "CurrentTenant",
     "Events",
     "Subscriptions",
@@ -55,6 +57,10 @@ def _subscriptions(request: Request) -> SubscriptionService:
     return _services(request).subscriptions
 
 
+def _contexts(request: Request) -> ContextService:
+    return _services(request).contexts
+
+
 def _bus(request: Request) -> EventBus:
     return _services(request).bus
 
@@ -76,3 +82,4 @@ Events = Annotated[EventLog, Depends(_events)]
 Bus = Annotated[EventBus, Depends(_bus)]
 Subscriptions = Annotated[SubscriptionService, Depends(_subscriptions)]
 Webhooks = Annotated[WebhookService, Depends(_webhooks)]
+Contexts = Annotated[ContextService, Depends(_contexts)]

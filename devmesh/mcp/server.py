@@ -8,6 +8,10 @@ Every tool passes through ``_tool``, which names it (``devmesh.tools.naming``:
 ``ci_trigger_build`` by default) and makes its schemas portable
 (``devmesh.mcp.schemas``), so the rules hold for every provider alike.
 ``tools/call`` takes the exposed name or the canonical ``ci.trigger_build``.
+
+Tenant-wide operations (``devmesh.tools.tenant_wide``: ``search_contexts``,
+``get_context``…) come first in every tenant's list, under their own names,
+through the same schema rules.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from devmesh.mcp.schemas import portable_input, portable_output
 from devmesh.tools.models import CatalogEntry, ProviderInfo
 from devmesh.tools.naming import CANONICAL_SEPARATOR, Separator, ToolNames
 from devmesh.tools.service import ToolService
+from devmesh.tools.tenant_wide import TenantOperation
 
 __all__ = ["CallerResolver", "build_server"]
 
@@ -111,6 +116,22 @@ def _tool(entry: CatalogEntry, names: ToolNames) -> types.Tool:
     )
 
 
+def _tenant_tool(operation: TenantOperation) -> types.Tool:
+    return types.Tool(
+        name=operation.name,
+        title=operation.title,
+        description=f"{operation.summary} (Across all your tools.)",
+        input_schema=portable_input(operation.input_schema()),
+        output_schema=portable_output(operation.output_schema()),
+        annotations=types.ToolAnnotations(
+            read_only_hint=operation.read_only,
+            destructive_hint=operation.destructive,
+            idempotent_hint=operation.idempotent,
+            open_world_hint=False,
+        ),
+    )
+
+
 async def _resolve(
     tools: ToolService, tenant: Tenant, name: str, separator: Separator
 ) -> tuple[str, str]:
@@ -134,9 +155,16 @@ async def _resolve(
 
 
 def build_server(
-    tools: ToolService, resolve_caller: CallerResolver, *, separator: Separator = "_"
+    tools: ToolService,
+    resolve_caller: CallerResolver,
+    *,
+    separator: Separator = "_",
+    tenant_operations: Sequence[TenantOperation] = (),
 ) -> Server[Any]:
-    """``separator`` joins instance and operation in the names tools/list shows."""
+    """``separator`` joins instance and operation in the names tools/list shows;
+    ``tenant_operations`` are listed beside every tenant's tool operations."""
+    tenant_wide = {operation.name: operation for operation in tenant_operations}
+    tenant_wide_tools = [_tenant_tool(operation) for operation in tenant_operations]
 
     async def list_tools(
         ctx: Context, params: types.PaginatedRequestParams | None
@@ -144,13 +172,23 @@ def build_server(
         tenant, _ = await resolve_caller(ctx)
         catalog = await tools.catalog(tenant)
         names = ToolNames(catalog, separator=separator)
-        return types.ListToolsResult(tools=[_tool(entry, names) for entry in catalog])
+        return types.ListToolsResult(
+            tools=[*tenant_wide_tools, *(_tool(entry, names) for entry in catalog)]
+        )
 
     async def call_tool(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
         tenant, upstream_token = await resolve_caller(ctx)
         arguments = dict(params.arguments or {})
         key = arguments.pop(_IDEMPOTENCY_KEY, None)
         try:
+            if (tenant_operation := tenant_wide.get(params.name)) is not None:
+                if key is not None:
+                    arguments[_IDEMPOTENCY_KEY] = key
+                result = await tenant_operation.execute(tenant, arguments)
+                return types.CallToolResult(
+                    content=[types.TextContent(text=json.dumps(result))],
+                    structured_content=result,
+                )
             instance, operation = await _resolve(tools, tenant, params.name, separator)
             if key is not None and not isinstance(key, str):
                 raise InvalidInput("idempotency_key must be a string", field=_IDEMPOTENCY_KEY)

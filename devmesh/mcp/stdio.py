@@ -5,12 +5,15 @@ The tenant is fixed for the life of the process: the one the API key names.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from mcp.server.stdio import stdio_server
 
 from devmesh.domain.models import Tenant
 from devmesh.mcp.server import Context, build_server
 from devmesh.tools.naming import Separator
 from devmesh.tools.service import ToolService
+from devmesh.tools.tenant_wide import TenantOperation
 
 __all__ = ["serve_stdio"]
 
@@ -21,10 +24,11 @@ async def serve_stdio(
     *,
     upstream_token: str | None = None,
     separator: Separator = "_",
+    tenant_operations: Sequence[TenantOperation] = (),
 ) -> None:
     async def caller(_ctx: Context) -> tuple[Tenant, str | None]:
         return tenant, upstream_token
 
-    server = build_server(tools, caller, separator=separator)
+    server = build_server(tools, caller, separator=separator, tenant_operations=tenant_operations)
     async with stdio_server() as (read_stream, write_stream):
         await server.run(read_stream, write_stream, server.create_initialization_options())

@@ -28,6 +28,7 @@ __all__ = [
     "ApiKeyRow",
     "Base",
     "BuildWatchRow",
+    "ContextRow",
     "EventDeliveryRow",
     "EventRow",
     "HandledEventRow",
@@ -374,3 +375,35 @@ class WebhookDeliveryRow(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     event_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+# --- knowledge ----------------------------------------------------------------------
+
+
+class ContextRow(Base):
+    """Something the knowledge layer remembers for a tenant, unique per (tenant, scope,
+    key): ``scope`` is the tool's id for a tool-bound context, "" for a tenant-wide one.
+    Its searchable chunks live in ``context_chunks``, reached through
+    ``devmesh.knowledge`` only (their vector and full-text columns differ by backend)."""
+
+    __tablename__ = "contexts"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "scope", "key"),
+        Index("ix_contexts_tenant_type", "tenant_id", "type", "updated_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(String(36))
+    tool_id: Mapped[str | None] = mapped_column(
+        ForeignKey("tools.id", ondelete="CASCADE"), index=True, default=None
+    )
+    tool: Mapped[str | None] = mapped_column(String(64), default=None)
+    key: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(String(255), default=None)
+    project: Mapped[str | None] = mapped_column(String(255), default=None)
+    status: Mapped[str | None] = mapped_column(String(64), default=None)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
