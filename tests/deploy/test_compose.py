@@ -49,10 +49,20 @@ def _resolve(words: list[str]) -> click.Command:
     """The click command ``devmesh WORDS...`` runs, failing on an unknown word or option."""
     command: click.Command = cli
     context = click.Context(cli)
+    takes_value = False
     for word in words:
+        if takes_value:
+            takes_value = False
+            continue
         if word.startswith("-"):
-            options = {opt for param in command.params for opt in param.opts}
-            assert word.split("=")[0] in options, f"devmesh {' '.join(words)}: no {word}"
+            options = {opt: param for param in command.params for opt in param.opts}
+            name = word.split("=")[0]
+            assert name in options, f"devmesh {' '.join(words)}: no {word}"
+            option = options[name]
+            takes_value = "=" not in word and not getattr(option, "is_flag", False)
+            if takes_value:
+                # Converted as click would, so a bad value fails here too.
+                option.type.convert(words[words.index(word) + 1], option, context)
             continue
         assert isinstance(command, click.Group), f"devmesh {' '.join(words)}: extra {word!r}"
         found = command.get_command(context, word)
@@ -128,8 +138,18 @@ def test_the_published_port_is_the_one_the_service_listens_on() -> None:
     assert SERVICES["devmesh"]["ports"] == [f"{port}:{port}"]
     assert f"EXPOSE {port}" in DOCKERFILE
     assert _dockerfile_env()["DEVMESH_HOST"] == "0.0.0.0"
-    targets = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
-    assert targets["scrape_configs"][0]["static_configs"][0]["targets"] == [f"devmesh:{port}"]
+    config = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["devmesh"]["static_configs"] == [{"targets": [f"devmesh:{port}"]}]
+
+
+def test_prometheus_scrapes_every_worker_on_the_port_it_serves_metrics_on() -> None:
+    command = SERVICES["worker"]["command"]
+    port = int(command[command.index("--metrics-port") + 1])
+    config = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    (lookup,) = jobs["devmesh-workers"]["dns_sd_configs"]
+    assert lookup == {"names": ["worker"], "type": "A", "port": port}
 
 
 @pytest.mark.anyio

@@ -120,6 +120,6 @@ def test_every_exported_devmesh_metric_is_on_the_dashboard() -> None:
 def test_prometheus_loads_the_alert_file_and_scrapes_the_service() -> None:
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
-    (job,) = config["scrape_configs"]
-    assert job["job_name"] == "devmesh"
-    assert job["metrics_path"] == "/metrics"
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {"devmesh", "devmesh-workers"}
+    assert {job["metrics_path"] for job in jobs.values()} == {"/metrics"}
