@@ -362,9 +362,13 @@ def _metrics_endpoint(services: Services, port: int | None) -> Generator[None, N
     if port is None:
         yield
         return
-    server, thread = start_http_server(
-        port, addr=services.settings.host, registry=services.metrics.registry
-    )
+    host = services.settings.host
+    try:
+        server, thread = start_http_server(port, addr=host, registry=services.metrics.registry)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}"
+        ) from None
     try:
         yield
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -53,3 +54,23 @@ def test_a_worker_serves_its_metrics_until_sigterm_then_exits_0(tmp_path: Path) 
             worker.wait(timeout=10)
     with pytest.raises(httpx.TransportError):
         httpx.get(url, timeout=1)
+
+
+def test_a_metrics_port_already_taken_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    env = {**os.environ, "DEVMESH_DATA_DIR": str(tmp_path / "data"), "DEVMESH_HOST": "127.0.0.1"}
+    for name in ("DEVMESH_DATABASE_URL", "DEVMESH_REDIS_URL", "DEVMESH_CONFIG"):
+        env.pop(name, None)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [DEVMESH, "worker", "--metrics-port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
