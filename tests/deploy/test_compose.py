@@ -86,7 +86,9 @@ def test_every_service_runs_a_devmesh_command_that_exists(name: str) -> None:
 def test_the_image_runs_devmesh_and_defaults_to_serve() -> None:
     assert 'ENTRYPOINT ["devmesh"]' in DOCKERFILE
     assert 'CMD ["serve"]' in DOCKERFILE
-    _resolve(["serve"])
+    # The three ways the one image is run (docs/deployment.md).
+    for command in (["serve"], ["worker"], ["mcp"]):
+        _resolve(command)
 
 
 @pytest.mark.parametrize("name", OURS)
