@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import click
 import uvicorn
+from prometheus_client import start_http_server
 
 from devmesh.app import Services, create_app, open_services
 from devmesh.config import ConfigError, Settings, load_settings
@@ -324,28 +325,60 @@ def config_check(ctx: click.Context) -> None:
 
 
 @cli.command("worker")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Also serve this worker's Prometheus metrics on http://HOST:PORT/metrics "
+    "(HOST is the host setting).",
+)
 @click.pass_context
-def worker(ctx: click.Context) -> None:
+def worker(ctx: click.Context, metrics_port: int | None) -> None:
     """Run the event worker until SIGTERM or Ctrl-C: dispatch, deliver, retry.
 
     Any number may run: on PostgreSQL they share the queue table, with Redis the
-    stream's consumer group."""
+    stream's consumer group. On SIGTERM a worker finishes the deliveries it claimed
+    and then exits 0, leaving none pending."""
 
     async def work(services: Services) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in _SIGNALS:
             loop.add_signal_handler(sig, stop.set)
-        # The build watcher, the notifier and retention run where the worker runs
-        # (docs/events.md).
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(services.notifier.run(stop))
-            tasks.create_task(services.pruner.run(stop))
-            if services.settings.events.watcher.enabled:
-                tasks.create_task(services.watcher.run(stop))
-            await services.worker.run(stop)
+        with _metrics_endpoint(services, metrics_port):
+            # The build watcher, the notifier and retention run where the worker runs
+            # (docs/events.md).
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(services.notifier.run(stop))
+                tasks.create_task(services.pruner.run(stop))
+                if services.settings.events.watcher.enabled:
+                    tasks.create_task(services.watcher.run(stop))
+                await services.worker.run(stop)
 
     _run(ctx, work)
+
+
+@contextlib.contextmanager
+def _metrics_endpoint(services: Services, port: int | None) -> Generator[None, None, None]:
+    # A worker serves no HTTP otherwise; without this its counters (events handled,
+    # handler time) would never reach Prometheus. prometheus_client's own small
+    # server, on a thread: scrapes never wait on the worker's event loop.
+    if port is None:
+        yield
+        return
+    host = services.settings.host
+    try:
+        server, thread = start_http_server(port, addr=host, registry=services.metrics.registry)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}"
+        ) from None
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 @cli.group()
