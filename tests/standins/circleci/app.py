@@ -302,7 +302,6 @@ def create_app() -> Starlette:
 
     async def reset(request: Request) -> Response:
         world.reset(**(await request.json()))
-        api.violations.clear()
         return JSONResponse({})
 
     async def add_project(request: Request) -> Response:
