@@ -277,7 +277,7 @@ class CircleCIAdapter:
 def _parameters(given: dict[str, Any]) -> dict[str, Any]:
     """Pipeline parameters as CircleCI takes them: strings, integers and booleans."""
     for key, value in given.items():
-        if not isinstance(value, str | int | bool) or isinstance(value, float):
+        if not isinstance(value, str | int | bool):
             raise UpstreamInvalidArgument(
                 f"parameters.{key} must be a string, integer or boolean (CircleCI's "
                 "pipeline parameter types)",

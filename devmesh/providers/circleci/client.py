@@ -12,7 +12,8 @@ and v1.1 both take it). A caller's own token passes through the same way.
 Paths: API v2 under ``<base_url>/api/v2`` with the project slug ``%2F``-encoded; the
 v1.1 "Single Job" endpoint under ``<base_url>/api/v1.1``. A step's ``output_url`` and
 an artifact's ``url`` point elsewhere (signed storage URLs): they are read as given,
-and the token is sent only to base_url's origin.
+the token sent only to base_url's origin, and like every request they pass the
+service's egress policy, so an upstream cannot point the service at its own network.
 """
 
 from __future__ import annotations
