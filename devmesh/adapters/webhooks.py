@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["URL_TOKEN_HEADER", "WebhookNormaliser", "WebhookVerifier"]
+__all__ = ["URL_TOKEN_HEADER", "BodyDeliveryId", "WebhookNormaliser", "WebhookVerifier"]
 
 URL_TOKEN_HEADER = "X-DevMesh-Url-Token"
 """Where a verifier finds a token the sender put in the webhook's URL
@@ -32,6 +32,17 @@ class WebhookVerifier(Protocol):
 
     def delivery_id(self, headers: Mapping[str, str]) -> str | None:
         """The tool's id for this delivery, to drop repeats; ``None`` if it sends none."""
+        ...
+
+
+@runtime_checkable
+class BodyDeliveryId(Protocol):
+    """Optional on a verifier: a tool that names its delivery in the body, not in a
+    header (CircleCI's ``id``). Asked only when ``delivery_id`` gave ``None``, and only
+    after the body was verified."""
+
+    def delivery_id_in_body(self, body: bytes) -> str | None:
+        """The tool's id for this delivery, read from the raw body; ``None`` if none."""
         ...
 
 

@@ -34,7 +34,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devmesh.adapters.registry import Provider, ProviderRegistry
 from devmesh.adapters.standard_webhooks import SECRET_PREFIX, StandardWebhookVerifier
-from devmesh.adapters.webhooks import URL_TOKEN_HEADER, WebhookNormaliser, WebhookVerifier
+from devmesh.adapters.webhooks import (
+    URL_TOKEN_HEADER,
+    BodyDeliveryId,
+    WebhookNormaliser,
+    WebhookVerifier,
+)
 from devmesh.domain.errors import InvalidInput, Unauthorized, UnknownTool
 from devmesh.domain.events import Event, EventSource, EventType, ToolRef, new_event
 from devmesh.domain.models import Tenant
@@ -265,7 +270,10 @@ class WebhookService:
         ):
             self._count(tool.provider, "unverified")
             raise Unauthorized("the delivery does not prove the tool's webhook secret")
-        delivery_id = _delivery_id(verifier.delivery_id(headers), body)
+        given = verifier.delivery_id(headers)
+        if given is None and isinstance(verifier, BodyDeliveryId):
+            given = verifier.delivery_id_in_body(body)
+        delivery_id = _delivery_id(given, body)
         ref = ToolRef(id=tool.id, name=tool.name)
         events, error = _events(normaliser, headers=headers, body=body, allowed=hook.allowed_events)
         built = [

@@ -86,7 +86,9 @@ async def test_the_listed_names_are_the_instance_and_operation_joined_by_the_sep
 async def test_a_long_instance_name_is_shortened_and_the_title_keeps_it_whole(
     services: Services,
 ) -> None:
-    long = "build-" + "x" * 50
+    # As long as a tool name may be once the longest provider name is appended to it.
+    room = 64 - len("build-") - len("-") - max(len(p) for p in services.registry.names())
+    long = "build-" + "x" * room
     tenant = await tenant_with_every_provider(services, long)
     async with serving(services, tenant) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
