@@ -387,6 +387,15 @@ class TracingSettings(BaseModel):
     service_name: str = "devmesh"
 
 
+class DatabaseSettings(BaseModel):
+    sqlite_synchronous: Literal["full", "normal"] = Field(
+        default="normal",
+        description="SQLite's synchronous pragma (in WAL): 'normal' keeps every commit "
+        "across a process crash and flushes at checkpoints; 'full' flushes every commit, "
+        "so it also survives a power loss. Ignored on PostgreSQL.",
+    )
+
+
 class Settings(BaseModel):
     # A plain model, not pydantic-settings' BaseSettings: that one would read the
     # process environment again on its own, whatever ``load_settings`` was given.
@@ -441,6 +450,7 @@ class Settings(BaseModel):
         default=None, description="The tenant that owns the tools under adapters (by name)."
     )
     adapters: AdaptersSettings = AdaptersSettings()
+    database: DatabaseSettings = DatabaseSettings()
 
     @field_validator("database_url")
     @classmethod
