@@ -126,7 +126,11 @@ async def open_services(
             settings.encryption_key.get_secret_value() if settings.encryption_key else None,
             data_dir=settings.data_dir,
         )
-        db = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
+        db = Database(
+            settings.resolved_database_url,
+            pool_size=settings.db_pool_size,
+            sqlite_synchronous=settings.database.sqlite_synchronous,
+        )
         stack.push_async_callback(db.close)
         if settings.auto_migrate:
             await db.upgrade()
@@ -222,7 +226,12 @@ async def open_services(
                 poll_interval=settings.events.poll_interval,
             ),
             webhooks=WebhookService(
-                db=db, registry=registry, vault=vault, outbox=outbox, metrics=metrics
+                db=db,
+                registry=registry,
+                vault=vault,
+                outbox=outbox,
+                metrics=metrics,
+                cache_ttl=settings.cache_ttl,
             ),
             # The embedder's endpoint (embedder openai) is reached through the egress
             # policy like any tool; the default model runs in process.

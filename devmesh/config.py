@@ -413,6 +413,15 @@ class KnowledgeSettings(BaseModel):
     )
 
 
+class DatabaseSettings(BaseModel):
+    sqlite_synchronous: Literal["full", "normal"] = Field(
+        default="normal",
+        description="SQLite's synchronous pragma (in WAL): 'normal' keeps every commit "
+        "across a process crash and flushes at checkpoints; 'full' flushes every commit, "
+        "so it also survives a power loss. Ignored on PostgreSQL.",
+    )
+
+
 class Settings(BaseModel):
     # A plain model, not pydantic-settings' BaseSettings: that one would read the
     # process environment again on its own, whatever ``load_settings`` was given.
@@ -468,6 +477,7 @@ class Settings(BaseModel):
     )
     adapters: AdaptersSettings = AdaptersSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
+    database: DatabaseSettings = DatabaseSettings()
 
     @field_validator("database_url")
     @classmethod

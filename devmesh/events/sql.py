@@ -15,10 +15,12 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from devmesh.domain.errors import NotFound
 from devmesh.events.bus import DeadLetter, Delivery, QueueStats, Router, event_of
 from devmesh.store.db import Database
+from devmesh.store.group_commit import GroupCommit
 from devmesh.store.rows import EventDeliveryRow, EventRow, utcnow
 
 __all__ = ["SqlEventBus"]
@@ -32,6 +34,8 @@ class SqlEventBus:
         self._db = db
         self._router = router
         self._lease = timedelta(seconds=claim_idle)
+        # Acks of deliveries settled at once share a commit (see store/group_commit.py).
+        self._acks = GroupCommit(db)
 
     async def start(self) -> None:
         return None
@@ -120,10 +124,12 @@ class SqlEventBus:
 
     async def ack(self, delivery: Delivery) -> None:
         # The handled_events row is the lasting record; the queue keeps only what is due.
-        async with self._db.session() as session:
-            await session.execute(
-                delete(EventDeliveryRow).where(EventDeliveryRow.id == int(delivery.id))
-            )
+        statement = delete(EventDeliveryRow).where(EventDeliveryRow.id == int(delivery.id))
+
+        async def write(session: AsyncSession) -> None:
+            await session.execute(statement)
+
+        await self._acks.run(write)
 
     async def retry(self, delivery: Delivery, *, error: str, delay: float) -> None:
         now = utcnow()

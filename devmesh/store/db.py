@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -49,7 +50,13 @@ def _alembic_config() -> AlembicConfig:
 class Database:
     """Owns the engine. Build it in the composition root; ``close()`` it there."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        sqlite_synchronous: Literal["full", "normal"] = "normal",
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {"pool_pre_ping": not self.is_sqlite}
@@ -57,7 +64,11 @@ class Database:
             options.update(pool_size=pool_size, max_overflow=pool_size)
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(
+                self.engine.sync_engine,
+                "connect",
+                partial(_sqlite_pragmas, synchronous=sqlite_synchronous.upper()),
+            )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager
@@ -135,10 +146,17 @@ def _upgrade(conn: Connection) -> None:
         command.upgrade(cfg, "head")
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, *, synchronous: str) -> None:
     cursor = dbapi_conn.cursor()
     # WAL lets readers run beside the one writer; foreign keys are off by default.
     cursor.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL: a commit is in the log when it returns, which a process crash
+    # cannot undo; the log is flushed at checkpoints, so a power loss may lose the
+    # last commits. FULL flushes every commit (about 2.4 ms each on our disk).
+    # docs/configuration.md#database has the choice.
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"sqlite synchronous must be FULL or NORMAL, not {synchronous!r}")
+    cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import structlog
+from cachetools import TTLCache
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -69,6 +70,7 @@ _ORIGIN = "webhook-in"
 _MAX_DELIVERY_ID = 255
 # Header names that may carry the secret or a proof of it: never stored.
 _SECRET_HEADER_WORDS = ("authorization", "token", "secret", "signature", "cookie", "key")
+_HOOK_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,25 @@ class WebhookSettings:
     allowed_events: list[str] | None
     previous_secret_valid_until: datetime | None
     secret: str | None = None
+
+
+@dataclass(frozen=True)
+class _Hook:
+    """What verifying and storing a tool's deliveries needs: the tool, its webhook's
+    settings and its secrets, unsealed, each with the end of its validity (the
+    previous secret's grace), or None for the current one."""
+
+    tool_id: str
+    tenant_id: str
+    tool_name: str
+    provider: str
+    scheme: str
+    allowed_events: list[str] | None
+    secrets: tuple[tuple[str, datetime | None], ...]
+
+    def valid_secrets(self) -> list[str]:
+        now = utcnow()
+        return [secret for secret, until in self.secrets if until is None or until > now]
 
 
 @dataclass(frozen=True)
@@ -102,7 +123,13 @@ class WebhookService:
         outbox: Outbox | None = None,
         standard: StandardWebhookVerifier | None = None,
         metrics: Metrics | None = None,
+        cache_ttl: float = 0.0,
     ) -> None:
+        """``cache_ttl`` > 0 keeps each tool's webhook (its secrets unsealed) in memory
+        that long, so a delivery costs one transaction. Setting or removing a webhook
+        here drops its entry at once; a secret set by another process verifies there
+        within the TTL. A webhook removed (or tool deleted) anywhere refuses the next
+        delivery at once: the storing transaction checks that it still exists."""
         self._db = db
         self._registry = registry
         self._vault = vault
@@ -111,6 +138,9 @@ class WebhookService:
         # Deliveries are stored in shared transactions: see store/group_commit.py.
         self._commits = GroupCommit(db)
         self._metrics = metrics
+        self._hooks: TTLCache[str, _Hook] | None = (
+            TTLCache(maxsize=_HOOK_CACHE_SIZE, ttl=cache_ttl) if cache_ttl > 0 else None
+        )
 
     # --- settings (a tenant's API key) -------------------------------------------
 
@@ -167,7 +197,9 @@ class WebhookService:
                 row.scheme = scheme
             row.allowed_events = list(allowed_events) if allowed_events is not None else None
             row.updated_at = now
-            return _settings(row, secret=secret if generated else None)
+            settings = _settings(row, secret=secret if generated else None)
+        self._forget(tool.id)
+        return settings
 
     async def settings(self, tenant: Tenant, ref: str) -> WebhookSettings:
         async with self._db.session() as session:
@@ -221,6 +253,7 @@ class WebhookService:
             if row is None:
                 raise UnknownTool(f"tool {ref!r} has no webhook")
             await session.delete(row)
+        self._forget(tool.id)
 
     # --- deliveries (no API key: the tool's own proof) ----------------------------
 
@@ -241,22 +274,11 @@ class WebhookService:
         }
         if url_token:
             headers[URL_TOKEN_HEADER] = url_token
-        async with self._db.session() as session:
-            found = None
-            if looks_like_id(tool_id):
-                found = (
-                    await session.execute(
-                        select(ToolRow, ToolWebhookRow)
-                        .join(ToolWebhookRow, ToolWebhookRow.tool_id == ToolRow.id)
-                        # A tool id is case-insensitive (like the other routes).
-                        .where(ToolRow.id == tool_id.lower())
-                    )
-                ).first()
-            if found is None:
-                self._count(None, "unknown_tool")
-                raise UnknownTool(f"no tool {tool_id!r} takes webhooks")
-            tool, hook = found[0], found[1]
-        provider = self._registry.get(tool.provider)
+        hook = await self._hook(tool_id)
+        if hook is None:
+            self._count(None, "unknown_tool")
+            raise UnknownTool(f"no tool {tool_id!r} takes webhooks")
+        provider = self._registry.get(hook.provider)
         verifier: WebhookVerifier = self._standard
         normaliser: WebhookNormaliser | None = provider.webhook_normaliser if provider else None
         if hook.scheme == "provider":
@@ -266,21 +288,21 @@ class WebhookService:
             verifier = provider.webhook_verifier
         if not any(
             verifier.verify(secret=secret, headers=headers, body=body)
-            for secret in self._secrets(tool, hook)
+            for secret in hook.valid_secrets()
         ):
-            self._count(tool.provider, "unverified")
+            self._count(hook.provider, "unverified")
             raise Unauthorized("the delivery does not prove the tool's webhook secret")
         given = verifier.delivery_id(headers)
         if given is None and isinstance(verifier, BodyDeliveryId):
             given = verifier.delivery_id_in_body(body)
         delivery_id = _delivery_id(given, body)
-        ref = ToolRef(id=tool.id, name=tool.name)
+        ref = ToolRef(id=hook.tool_id, name=hook.tool_name)
         events, error = _events(normaliser, headers=headers, body=body, allowed=hook.allowed_events)
         built = [
             new_event(
-                tenant_id=tool.tenant_id,
+                tenant_id=hook.tenant_id,
                 tool=ref,
-                provider=tool.provider,
+                provider=hook.provider,
                 type=str(kind),
                 source=EventSource.WEBHOOK,
                 subject=_subject(provider, kind, data),
@@ -291,20 +313,60 @@ class WebhookService:
         if not built:
             built = [
                 new_event(
-                    tenant_id=tool.tenant_id,
+                    tenant_id=hook.tenant_id,
                     tool=ref,
-                    provider=tool.provider,
+                    provider=hook.provider,
                     type=EventType.WEBHOOK_RECEIVED,
                     source=EventSource.WEBHOOK,
                     payload={"delivery_id": delivery_id, "error": error},
                 )
             ]
-        delivery = await self._store(tool, delivery_id, headers, body, error, built)
+        try:
+            delivery = await self._store(hook, delivery_id, headers, body, error, built)
+        except _WebhookGone:
+            self._forget(hook.tool_id)
+            self._count(None, "unknown_tool")
+            raise UnknownTool(f"no tool {tool_id!r} takes webhooks") from None
         if delivery.duplicate:
-            self._count(tool.provider, "duplicate")
+            self._count(hook.provider, "duplicate")
         else:
-            self._count(tool.provider, "accepted" if error is None else "unparseable")
+            self._count(hook.provider, "accepted" if error is None else "unparseable")
         return delivery
+
+    async def _hook(self, tool_id: str) -> _Hook | None:
+        """The tool's webhook, from the cache or the database; None when it has none."""
+        if not looks_like_id(tool_id):
+            return None
+        key = tool_id.lower()  # a tool id is case-insensitive (like the other routes)
+        if self._hooks is not None and (cached := self._hooks.get(key)) is not None:
+            return cached
+        async with self._db.session() as session:
+            found = (
+                await session.execute(
+                    select(ToolRow, ToolWebhookRow)
+                    .join(ToolWebhookRow, ToolWebhookRow.tool_id == ToolRow.id)
+                    .where(ToolRow.id == key)
+                )
+            ).first()
+        if found is None:
+            return None
+        tool, row = found[0], found[1]
+        hook = _Hook(
+            tool_id=tool.id,
+            tenant_id=tool.tenant_id,
+            tool_name=tool.name,
+            provider=tool.provider,
+            scheme=row.scheme,
+            allowed_events=list(row.allowed_events) if row.allowed_events is not None else None,
+            secrets=tuple(self._secrets(tool, row)),
+        )
+        if self._hooks is not None:
+            self._hooks[key] = hook
+        return hook
+
+    def _forget(self, tool_id: str) -> None:
+        if self._hooks is not None:
+            self._hooks.pop(tool_id.lower(), None)
 
     def _count(self, provider: str | None, outcome: str) -> None:
         if self._metrics is not None:
@@ -314,7 +376,7 @@ class WebhookService:
 
     async def _store(
         self,
-        tool: ToolRow,
+        tool: _Hook,
         delivery_id: str,
         headers: Mapping[str, str],
         body: bytes,
@@ -324,7 +386,7 @@ class WebhookService:
         row = {
             "id": str(uuid.uuid4()),
             "tenant_id": tool.tenant_id,
-            "tool_id": tool.id,
+            "tool_id": tool.tool_id,
             "delivery_id": delivery_id,
             "headers": _stored_headers(headers),
             "body": body,
@@ -351,6 +413,16 @@ class WebhookService:
             stored = await session.scalar(statement)
             if stored is None:
                 return False
+            # The webhook may have been removed (or its tool deleted) since it was
+            # cached, here or by another process: checked in the storing transaction,
+            # after the insert that took the write lock.
+            if (
+                await session.scalar(
+                    select(ToolWebhookRow.tool_id).where(ToolWebhookRow.tool_id == tool.tool_id)
+                )
+                is None
+            ):
+                raise _WebhookGone
             # An event another source recorded already (the watcher saw the build
             # finish first) is not recorded again; the delivery still is.
             recorded.extend([event for event in events if await self._outbox.add(session, event)])
@@ -366,7 +438,7 @@ class WebhookService:
             return Delivery(delivery_id=delivery_id, duplicate=True, events=[])
         self._outbox.committed()
         if error is not None:
-            _log.info("webhook_unparsed", tool=tool.name, delivery_id=delivery_id, error=error)
+            _log.info("webhook_unparsed", tool=tool.tool_name, delivery_id=delivery_id, error=error)
         return Delivery(
             delivery_id=delivery_id, duplicate=False, events=[event.type for event in recorded]
         )
@@ -378,25 +450,35 @@ class WebhookService:
             secret.encode(), tenant_id=tool.tenant_id, bound_to=_bound(tool.id), origin=_ORIGIN
         )
 
-    def _secrets(self, tool: ToolRow, hook: ToolWebhookRow) -> list[str]:
-        sealed = [(hook.secret_key_id, hook.secret_sealed)]
+    def _secrets(self, tool: ToolRow, hook: ToolWebhookRow) -> list[tuple[str, datetime | None]]:
+        """The secrets that verify, each with the end of its validity (None: no end)."""
+        sealed: list[tuple[str, bytes, datetime | None]] = [
+            (hook.secret_key_id, hook.secret_sealed, None)
+        ]
         if (
             hook.previous_key_id is not None
             and hook.previous_sealed is not None
             and hook.previous_until is not None
             and hook.previous_until > utcnow()
         ):
-            sealed.append((hook.previous_key_id, hook.previous_sealed))
+            sealed.append((hook.previous_key_id, hook.previous_sealed, hook.previous_until))
         return [
-            self._vault.decrypt(
-                blob,
-                key_id=key_id,
-                tenant_id=tool.tenant_id,
-                bound_to=_bound(tool.id),
-                origin=_ORIGIN,
-            ).decode()
-            for key_id, blob in sealed
+            (
+                self._vault.decrypt(
+                    blob,
+                    key_id=key_id,
+                    tenant_id=tool.tenant_id,
+                    bound_to=_bound(tool.id),
+                    origin=_ORIGIN,
+                ).decode(),
+                until,
+            )
+            for key_id, blob, until in sealed
         ]
+
+
+class _WebhookGone(Exception):
+    """The webhook a delivery was verified against no longer exists."""
 
 
 async def _find_tool(session: Any, tenant: Tenant, ref: str) -> ToolRow:

@@ -448,3 +448,45 @@ async def test_deliveries_are_counted_by_provider_and_outcome_never_by_tool_or_s
     ] == [1, 1, 1, 1, 1, 1]
     rendered = services.metrics.render().decode()
     assert tool not in rendered and CANARY not in rendered
+
+
+async def test_a_webhook_deleted_after_a_delivery_refuses_the_next_at_once(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    # The first delivery puts the webhook in this process's cache; removing it here
+    # must not wait for the cache to lapse.
+    key, tool = await tool_with_webhook(client, services)
+    first = await client.post(f"/api/v1/webhooks/{tool}", content=build(), headers=basic(CANARY))
+
+    await client.delete(f"/api/v1/tools/{tool}/webhook", headers=bearer(key))
+    after = await client.post(
+        f"/api/v1/webhooks/{tool}", content=build(complete=True, results=0), headers=basic(CANARY)
+    )
+
+    assert (first.status_code, after.status_code, after.json()["code"]) == (
+        200,
+        404,
+        "unknown_tool",
+    )
+
+
+async def test_a_tool_deleted_after_a_delivery_is_an_unknown_tool_and_stores_nothing_more(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    key, tool = await tool_with_webhook(client, services)
+    await client.post(f"/api/v1/webhooks/{tool}", content=build(), headers=basic(CANARY))
+    deleted = await client.delete(f"/api/v1/tools/{tool}", headers=bearer(key))
+    assert deleted.status_code == 204, deleted.text
+
+    after = await client.post(
+        f"/api/v1/webhooks/{tool}", content=build(complete=True, results=0), headers=basic(CANARY)
+    )
+
+    assert (after.status_code, after.json()["code"]) == (404, "unknown_tool")
+    async with services.db.session() as session:
+        kept = await session.scalar(
+            select(func.count())
+            .select_from(WebhookDeliveryRow)
+            .where(WebhookDeliveryRow.tool_id == tool)
+        )
+    assert kept == 1  # the delivery before the deletion, kept until retention
