@@ -11,7 +11,6 @@ WORKDIR /src
 COPY pyproject.toml uv.lock README.md ./
 COPY scripts/uv scripts/install-runtime scripts/
 COPY devmesh/ devmesh/
-COPY devops_mcp/ devops_mcp/
 RUN bash scripts/install-runtime /opt/devmesh python3
 
 # Final stage: the same base image (so the venv's interpreter path holds), the venv,

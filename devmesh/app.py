@@ -50,7 +50,6 @@ from devmesh.events.sql import SqlEventBus
 from devmesh.events.streams import RedisEventBus
 from devmesh.events.worker import Worker, route_for
 from devmesh.knowledge.embedding import build_embedder
-from devmesh.knowledge.operations import knowledge_operations
 from devmesh.knowledge.service import ContextService
 from devmesh.mcp.http import McpHttpEndpoint, resolve_http_caller
 from devmesh.mcp.server import build_server
@@ -63,6 +62,7 @@ from devmesh.security.ratelimit import InboundRateLimiter
 from devmesh.security.tenants import TenantService
 from devmesh.security.vault import Vault
 from devmesh.store.db import Database
+from devmesh.tools.context_operations import knowledge_operations
 from devmesh.tools.service import ToolService
 from devmesh.tools.watcher import BuildWatcher
 from devmesh.tools.webhooks import WebhookService

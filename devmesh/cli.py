@@ -23,10 +23,10 @@ from prometheus_client import start_http_server
 from devmesh.app import Services, create_app, open_services
 from devmesh.config import ConfigError, Settings, load_settings
 from devmesh.domain.errors import DevMeshError
-from devmesh.knowledge.operations import knowledge_operations
 from devmesh.mcp.stdio import serve_stdio
 from devmesh.observability.logging import configure_logging
 from devmesh.serving import uvicorn_config
+from devmesh.tools.context_operations import knowledge_operations
 from devmesh.tools.declared import DeclaredTools
 
 __all__ = ["main"]

@@ -29,7 +29,7 @@ REQUIRED_ALERTS = {
     "DevmeshHttpErrorRate": "devmesh_http_requests_total",
     "DevmeshEventQueueLag": "devmesh_events_lag_seconds",
     "DevmeshDeadLettersGrowing": "devmesh_events_dead_letters",
-    "DevmeshWebhookVerificationFailures": "devmesh_http_requests_total",
+    "DevmeshWebhookVerificationFailures": "devmesh_webhook_deliveries_total",
 }
 
 _SUFFIXES = {

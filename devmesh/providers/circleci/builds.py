@@ -117,6 +117,8 @@ def build_of(
         finished_at=finished,
         duration=(finished - started).total_seconds() if finished and started else None,
         url=f"{app_url.rstrip('/')}/pipelines/{_app_slug(pipeline.project_slug)}/{pipeline.number}",
+        failed_stage=metadata["failed_stage"],
+        failure_reason=metadata.get("failure_reason"),
         metadata=metadata,
     )
 

@@ -64,10 +64,10 @@ async def events_until_final(live: LiveService, headers: dict[str, str]) -> list
     async with httpx.AsyncClient(base_url=live.base_url, headers=headers) as http:
         while True:
             listed = (await http.get("/api/v1/events", params={"limit": "50"})).json()["events"]
-            # COMPLETED makes no build event (FINALIZED does), only webhook.received.
-            found = [
-                e for e in listed if e["source"] == "webhook" and e["type"].startswith("build.")
-            ]
+            # COMPLETED makes no build event (FINALIZED does), only webhook.received. The
+            # QUEUED phase's build.triggered is the trigger call's own (one per subject),
+            # and the watcher may report a state before the webhook does: once each.
+            found = [e for e in listed if e["type"].startswith("build.")]
             if any(e["type"] in ("build.completed", "build.failed") for e in found):
                 return found
             assert time.monotonic() < deadline, [e["type"] for e in found]

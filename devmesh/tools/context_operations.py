@@ -1,4 +1,4 @@
-"""The knowledge layer's tenant-wide operations: search, read and store contexts.
+"""Tenant-wide operations over the knowledge layer: search, read and store contexts.
 
 The MCP server shows them beside each tool instance's operations (see
 ``devmesh.tools.tenant_wide``); REST has the same three under /api/v1/contexts.
