@@ -30,6 +30,7 @@ from devmesh.api.gate import IngressGate
 from devmesh.api.middleware import RequestContextMiddleware
 from devmesh.api.openapi import install_openapi
 from devmesh.api.routers import (
+    builds,
     contexts,
     events,
     health,
@@ -50,6 +51,7 @@ from devmesh.events.sql import SqlEventBus
 from devmesh.events.streams import RedisEventBus
 from devmesh.events.worker import Worker, route_for
 from devmesh.knowledge.embedding import build_embedder
+from devmesh.knowledge.history import BuildHistory
 from devmesh.knowledge.service import ContextService
 from devmesh.mcp.http import McpHttpEndpoint, resolve_http_caller
 from devmesh.mcp.server import build_server
@@ -63,6 +65,8 @@ from devmesh.security.tenants import TenantService
 from devmesh.security.vault import Vault
 from devmesh.store.db import Database
 from devmesh.tools.context_operations import knowledge_operations
+from devmesh.tools.learner import LearnFromBuilds
+from devmesh.tools.learning import BuildLearning
 from devmesh.tools.service import ToolService
 from devmesh.tools.watcher import BuildWatcher
 from devmesh.tools.webhooks import WebhookService
@@ -90,6 +94,7 @@ class Services:
     webhooks: WebhookService
     pruner: Pruner
     contexts: ContextService
+    learning: BuildLearning
     redis: Redis | None = None
 
     def health_checks(self) -> dict[str, Callable[[], Awaitable[None]]]:
@@ -166,6 +171,9 @@ async def open_services(
         stack.push_async_callback(resilience.close)
         await resilience.start()
         registry = registry or ProviderRegistry.from_entry_points()
+        # Installed handlers, plus the knowledge handler, which needs services built
+        # below; a registry passed in (tests) is taken as it is.
+        installed = handlers is None
         handlers = handlers if handlers is not None else HandlerRegistry.from_entry_points()
         route = route_for(handlers, settings.events)
         bus: EventBus
@@ -193,6 +201,7 @@ async def open_services(
         notify_clients = HttpClients(notify_egress)
         stack.push_async_callback(notify_clients.aclose)
         outbox = Outbox(on_commit=worker.wake)
+        history = BuildHistory(db)
         tools = ToolService(
             db=db,
             registry=registry,
@@ -202,7 +211,18 @@ async def open_services(
             resilience=resilience,
             cache_ttl=settings.cache_ttl,
             outbox=outbox,
+            error_patterns=history.error_pattern,
         )
+        # The embedder's endpoint (embedder openai) is reached through the egress
+        # policy like any tool; the default model runs in process.
+        contexts = ContextService(
+            db=db, embedder=build_embedder(settings.knowledge, client=clients.client())
+        )
+        learning = BuildLearning(
+            db=db, tools=tools, contexts=contexts, history=history, settings=settings.knowledge
+        )
+        if installed and settings.knowledge.learn:
+            handlers.add(LearnFromBuilds(db=db, tools=tools, learning=learning))
         yield Services(
             settings=settings,
             db=db,
@@ -233,11 +253,8 @@ async def open_services(
                 metrics=metrics,
                 cache_ttl=settings.cache_ttl,
             ),
-            # The embedder's endpoint (embedder openai) is reached through the egress
-            # policy like any tool; the default model runs in process.
-            contexts=ContextService(
-                db=db, embedder=build_embedder(settings.knowledge, client=clients.client())
-            ),
+            contexts=contexts,
+            learning=learning,
             redis=redis,
         )
 
@@ -337,7 +354,7 @@ def create_app(
                 services.tools,
                 resolve_http_caller,
                 separator=settings.tool_name_separator,
-                tenant_operations=knowledge_operations(services.contexts),
+                tenant_operations=knowledge_operations(services.contexts, services.learning),
             )
             app.state.services = services
             app.state.mcp = McpHttpEndpoint(mcp_server, host=settings.host)
@@ -367,6 +384,7 @@ def create_app(
     app.include_router(subscriptions.router)
     app.include_router(webhooks.router)
     app.include_router(contexts.router)
+    app.include_router(builds.router)
     install_openapi(app)
     app.router.routes.append(_McpRoute())
     # Added last, runs first: the request context wraps the gate, so refusals are

@@ -156,7 +156,7 @@ def mcp_stdio(ctx: click.Context, api_key: str, upstream_token: str | None) -> N
             tenant,
             upstream_token=upstream_token,
             separator=services.settings.tool_name_separator,
-            tenant_operations=knowledge_operations(services.contexts),
+            tenant_operations=knowledge_operations(services.contexts, services.learning),
         )
 
     _run(ctx, work)

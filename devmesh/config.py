@@ -411,6 +411,17 @@ class KnowledgeSettings(BaseModel):
     batch_size: int = Field(
         default=512, ge=1, le=4096, description="Texts embedded at once, off the event loop."
     )
+    learn: bool = Field(
+        default=True,
+        description="The worker remembers every final build: its context, its indexed log, "
+        "and for a failure the analysis, resolutions and auto-retry.",
+    )
+    log_max_lines: int = Field(
+        default=20_000,
+        ge=100,
+        le=200_000,
+        description="Lines of a build's log (its tail) the worker reads, indexes and analyses.",
+    )
 
 
 class DatabaseSettings(BaseModel):

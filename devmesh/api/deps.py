@@ -13,6 +13,7 @@ from devmesh.events.log import EventLog
 from devmesh.knowledge.service import ContextService
 from devmesh.notifications.subscriptions import SubscriptionService
 from devmesh.security.tenants import TenantService
+from devmesh.tools.learning import BuildLearning
 from devmesh.tools.service import ToolService
 from devmesh.tools.webhooks import WebhookService
 
@@ -25,6 +26,7 @@ __all__ = [
     "Contexts",
     "CurrentTenant",
     "Events",
+    "Learning",
     "Subscriptions",
     "Tenants",
     "Tools",
@@ -61,6 +63,10 @@ def _contexts(request: Request) -> ContextService:
     return _services(request).contexts
 
 
+def _learning(request: Request) -> BuildLearning:
+    return _services(request).learning
+
+
 def _bus(request: Request) -> EventBus:
     return _services(request).bus
 
@@ -83,3 +89,4 @@ Bus = Annotated[EventBus, Depends(_bus)]
 Subscriptions = Annotated[SubscriptionService, Depends(_subscriptions)]
 Webhooks = Annotated[WebhookService, Depends(_webhooks)]
 Contexts = Annotated[ContextService, Depends(_contexts)]
+Learning = Annotated[BuildLearning, Depends(_learning)]

@@ -302,6 +302,9 @@ class ToolInstance(_Model):
     resilience: dict[str, Any] = Field(
         default_factory=dict, description="The resilience settings that differ from defaults."
     )
+    auto_retry: dict[str, Any] = Field(
+        default_factory=dict, description="The auto-retry settings that differ from defaults."
+    )
     has_credentials: bool = False
     managed_by: str | None = Field(
         default=None,

@@ -8,6 +8,14 @@ once, however often the event is delivered. Effects outside the database (an
 HTTP call, a triggered build) must be keyed by ``context.event.id`` themselves,
 e.g. as the ``Idempotency-Key`` or the Standard Webhooks ``webhook-id``.
 
+A handler whose work is slow (calls to a tool, CPU-heavy analysis) also has
+``async prepare(event)`` (a ``PreparingHandler``): the worker runs it before the
+transaction, unless the event is marked handled already, and passes what it
+returns as ``context.prepared``. The transaction, and with it the database's
+write lock on SQLite, then lasts only as long as ``handle`` writes. ``prepare``
+may run more than once for one event (a crash, a race between workers), so what
+it does must be safe to repeat.
+
 Handlers register like providers: an entry point in the ``devmesh.handlers``
 group whose object is a ``Handler``. Loading fails at start-up, naming the entry
 point, when one will not import or does not fit.
@@ -32,6 +40,7 @@ __all__ = [
     "HandlerContext",
     "HandlerLoadError",
     "HandlerRegistry",
+    "PreparingHandler",
     "backoff_delay",
 ]
 
@@ -53,6 +62,7 @@ class HandlerContext:
     event: Event
     session: AsyncSession
     attempt: int
+    prepared: object = None
 
 
 @runtime_checkable
@@ -62,6 +72,11 @@ class Handler(Protocol):
     retry_policy: RetryPolicySettings | None
 
     async def handle(self, context: HandlerContext) -> None: ...
+
+
+@runtime_checkable
+class PreparingHandler(Handler, Protocol):
+    async def prepare(self, event: Event) -> object: ...
 
 
 def backoff_delay(policy: RetryPolicySettings, failures: int) -> float:

@@ -26,7 +26,13 @@ from devmesh.config import EventsSettings, RetryPolicySettings
 from devmesh.domain.events import Event
 from devmesh.events.background import pause
 from devmesh.events.bus import Delivery, EventBus
-from devmesh.events.handlers import Handler, HandlerContext, HandlerRegistry, backoff_delay
+from devmesh.events.handlers import (
+    Handler,
+    HandlerContext,
+    HandlerRegistry,
+    PreparingHandler,
+    backoff_delay,
+)
 from devmesh.observability.metrics import Metrics
 from devmesh.store.db import Database
 from devmesh.store.rows import HandledEventRow, utcnow
@@ -148,6 +154,12 @@ class Worker:
     async def _handle(self, handler: Handler, delivery: Delivery) -> bool:
         """True when the handler ran; False when the event was handled before."""
         event = delivery.event
+        prepared: object = None
+        if isinstance(handler, PreparingHandler):
+            async with self._db.session() as session:
+                if await session.get(HandledEventRow, (handler.name, event.id)) is not None:
+                    return False
+            prepared = await handler.prepare(event)
         try:
             async with self._db.session() as session:
                 if await session.get(HandledEventRow, (handler.name, event.id)) is not None:
@@ -160,7 +172,9 @@ class Worker:
                 except IntegrityError:
                     raise _AlreadyHandled from None
                 await handler.handle(
-                    HandlerContext(event=event, session=session, attempt=delivery.attempt)
+                    HandlerContext(
+                        event=event, session=session, attempt=delivery.attempt, prepared=prepared
+                    )
                 )
         except _AlreadyHandled:
             return False

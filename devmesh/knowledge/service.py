@@ -71,8 +71,12 @@ class ContextService:
         subject: str | None = None,
         project: str | None = None,
         status: str | None = None,
+        signature: str | None = None,
     ) -> Context:
-        """Store or replace the context ``key`` (of ``tool``, or tenant-wide)."""
+        """Store or replace the context ``key`` (of ``tool``, or tenant-wide).
+
+        ``signature`` (a failure's error pattern) lets ``devmesh.knowledge.history``
+        find contexts of the same kind by an index."""
         _check_size(data)
         document = _document(key, type, subject, project, status, data)
         [vector] = await self._embedder.embed([document])
@@ -89,8 +93,35 @@ class ContextService:
                 subject=subject,
                 project=project,
                 status=status,
+                signature=signature,
             )
             await self._replace_chunks(session, row, [(None, None, None, document)], [vector])
+            return _context(row)
+
+    async def update_data(
+        self, tenant_id: str, key: str, *, tool: str | None, changes: dict[str, Any]
+    ) -> Context | None:
+        """Merge ``changes`` into the data of context ``key`` (and re-index it);
+        None when there is no such context."""
+        async with self._db.session() as session:
+            scope = await self._tool_id(session, tenant_id, tool)
+            row = await session.scalar(
+                select(ContextRow).where(
+                    ContextRow.tenant_id == tenant_id,
+                    ContextRow.scope == (scope or ""),
+                    ContextRow.key == key,
+                )
+            )
+            if row is None:
+                return None
+            data = {**row.data, **changes}
+            _check_size(data)
+            document = _document(key, row.type, row.subject, row.project, row.status, data)
+            [vector] = await self._embedder.embed([document])
+            row.data = data
+            row.updated_at = utcnow()
+            if row.type != BUILD_LOG:
+                await self._replace_chunks(session, row, [(None, None, None, document)], [vector])
             return _context(row)
 
     async def index_log_chunks(
@@ -437,7 +468,7 @@ def _hit(row: ContextRow, chunk: Any, score: float, terms: list[str]) -> Context
         lines = LineSpan(
             first=chunk.first_line, last=chunk.last_line, cursor=str(chunk.first_line - 1)
         )
-    buildish = row.type == BUILD_LOG or "build" in row.type or row.type == "failure_analysis"
+    buildish = "build" in row.type or row.type in (BUILD_LOG, "failure_analysis", "resolution")
     data = row.data if isinstance(row.data, dict) else {}
     return ContextHit(
         key=row.key,

@@ -26,6 +26,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "ApiKeyRow",
+    "AutoRetryRow",
     "Base",
     "BuildWatchRow",
     "ContextRow",
@@ -118,6 +119,7 @@ class ToolRow(Base):
     credential_mode: Mapped[str] = mapped_column(String(16), default="either")
     verify_tls: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
     resilience: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
+    auto_retry: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     credentials_key_id: Mapped[str | None] = mapped_column(String(32), default=None)
     credentials_sealed: Mapped[bytes | None] = mapped_column(default=None)
     # The origin the credentials were sealed for (part of their associated data);
@@ -390,6 +392,7 @@ class ContextRow(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "scope", "key"),
         Index("ix_contexts_tenant_type", "tenant_id", "type", "updated_at"),
+        Index("ix_contexts_tenant_signature", "tenant_id", "signature"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -404,6 +407,32 @@ class ContextRow(Base):
     subject: Mapped[str | None] = mapped_column(String(255), default=None)
     project: Mapped[str | None] = mapped_column(String(255), default=None)
     status: Mapped[str | None] = mapped_column(String(64), default=None)
+    # A failure analysis's error_pattern: failures of the same kind share it.
+    signature: Mapped[str | None] = mapped_column(String(512), default=None)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class AutoRetryRow(Base):
+    """A failed build the worker retried on its own (``devmesh.tools.learning``).
+
+    Unique per (tool, build): two deliveries of one failure, or two workers, claim
+    the same row and only one retries. ``depth`` counts retries in a chain (a retry
+    that fails again is retried at depth 2, if the policy allows); ``retry_build_id``
+    is set once the retry is made."""
+
+    __tablename__ = "auto_retries"
+    __table_args__ = (
+        UniqueConstraint("tool_id", "build_id"),
+        Index("ix_auto_retries_project", "tool_id", "project", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    tool_id: Mapped[str] = mapped_column(ForeignKey("tools.id", ondelete="CASCADE"))
+    build_id: Mapped[str] = mapped_column(String(255))
+    project: Mapped[str | None] = mapped_column(String(255), default=None)
+    depth: Mapped[int] = mapped_column(Integer, default=1)
+    retry_build_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -1,7 +1,9 @@
-"""Tenant-wide operations over the knowledge layer: search, read and store contexts.
+"""Tenant-wide operations over the knowledge layer: search, read and store contexts,
+analyse a failed build, record how a failure was fixed.
 
 The MCP server shows them beside each tool instance's operations (see
-``devmesh.tools.tenant_wide``); REST has the same three under /api/v1/contexts.
+``devmesh.tools.tenant_wide``); REST has the same under /api/v1/contexts and
+/api/v1/tools/{tool}/builds/{build_id}/analysis and …/resolution.
 """
 
 from __future__ import annotations
@@ -18,9 +20,16 @@ from devmesh.knowledge.models import (
     ToolName,
 )
 from devmesh.knowledge.service import ContextService
+from devmesh.tools.learning import BuildLearning, FailureReport, Resolution
 from devmesh.tools.tenant_wide import TenantOperation
 
-__all__ = ["GetContextInput", "StoreContextInput", "knowledge_operations"]
+__all__ = [
+    "AnalyzeFailureInput",
+    "GetContextInput",
+    "RecordResolutionInput",
+    "StoreContextInput",
+    "knowledge_operations",
+]
 
 
 class GetContextInput(BaseModel):
@@ -37,7 +46,24 @@ class StoreContextInput(ContextWrite):
     key: Key
 
 
-def knowledge_operations(contexts: ContextService) -> list[TenantOperation]:
+class AnalyzeFailureInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tool: ToolName = Field(description="The tool instance the build belongs to.")
+    build_id: str = Field(min_length=1, max_length=255, description="The failed build's id.")
+
+
+class RecordResolutionInput(AnalyzeFailureInput):
+    note: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="How the failure was fixed, in a sentence or two; found by later searches.",
+    )
+
+
+def knowledge_operations(
+    contexts: ContextService, learning: BuildLearning
+) -> list[TenantOperation]:
     async def search(tenant: Tenant, given: ContextQuery) -> SearchResults:
         return await contexts.search_contexts(tenant.id, given)
 
@@ -55,6 +81,12 @@ def knowledge_operations(contexts: ContextService) -> list[TenantOperation]:
             project=given.project,
             status=given.status,
         )
+
+    async def analyze(tenant: Tenant, given: AnalyzeFailureInput) -> FailureReport:
+        return await learning.analyze_failure(tenant, given.tool, given.build_id)
+
+    async def resolve(tenant: Tenant, given: RecordResolutionInput) -> Resolution:
+        return await learning.record_resolution(tenant, given.tool, given.build_id, given.note)
 
     return [
         TenantOperation(
@@ -84,6 +116,27 @@ def knowledge_operations(contexts: ContextService) -> list[TenantOperation]:
             input_model=StoreContextInput,
             output_model=Context,
             run=store,
+            read_only=False,
+            idempotent=True,
+        ),
+        TenantOperation(
+            name="analyze_failure",
+            title="Analyze a failed build",
+            summary="Why a build failed, in a few lines: category, failed stage, one-sentence "
+            "reason, the log lines that explain it (numbered), an error pattern, whether a "
+            "retry may help, and similar earlier failures with how they were fixed.",
+            input_model=AnalyzeFailureInput,
+            output_model=FailureReport,
+            run=analyze,
+        ),
+        TenantOperation(
+            name="record_resolution",
+            title="Record how a failure was fixed",
+            summary="Say how a failed build was fixed; later analyses of the same failure "
+            "show it, and searches find it.",
+            input_model=RecordResolutionInput,
+            output_model=Resolution,
+            run=resolve,
             read_only=False,
             idempotent=True,
         ),

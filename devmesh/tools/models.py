@@ -51,6 +51,30 @@ _CONFIG_HELP = (
 )
 
 
+class AutoRetryPolicy(BaseModel):
+    """When the worker retries a failed build on its own: off unless turned on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=False, description="Retry failures the analysis finds flaky.")
+    min_confidence: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="Retry only when the analysis says retriable with at least this confidence.",
+    )
+    max_per_build: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        description="Retries in one chain: a retry that fails again is retried only while "
+        "the chain is shorter than this.",
+    )
+    max_per_project_per_hour: int = Field(
+        default=3, ge=1, le=100, description="Automatic retries of one project in any hour."
+    )
+
+
 class ToolCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -86,6 +110,10 @@ class ToolCreate(BaseModel):
         description="Deadline, retries, circuit breaker, rate limit and concurrency for calls "
         "to this tool; omitted fields keep their defaults.",
     )
+    auto_retry: AutoRetryPolicy = Field(
+        default_factory=AutoRetryPolicy,
+        description="Whether the worker retries this tool's flaky failures by itself.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -112,6 +140,9 @@ class ToolUpdate(BaseModel):
     verify_tls: bool | None = None
     credential_mode: CredentialMode | None = None
     resilience: ResiliencePolicy | None = Field(
+        default=None, description="Replaces the whole policy; omitted fields get defaults."
+    )
+    auto_retry: AutoRetryPolicy | None = Field(
         default=None, description="Replaces the whole policy; omitted fields get defaults."
     )
 

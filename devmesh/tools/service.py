@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devmesh.adapters.clients import HttpClients
 from devmesh.adapters.egress import EgressDenied, EgressPolicy, origin_of
-from devmesh.adapters.operations import Operation
+from devmesh.adapters.operations import BuildRef, Operation
 from devmesh.adapters.protocols import Adapter
 from devmesh.adapters.registry import Connection, Provider, ProviderRegistry
 from devmesh.adapters.resilience import Resilience, ResiliencePolicy, ToolCall
@@ -35,7 +35,7 @@ from devmesh.adapters.upstream import Redactor
 from devmesh.domain.errors import Conflict, DevMeshError, InvalidInput, NotFound, UnknownTool
 from devmesh.domain.events import ToolRef
 from devmesh.domain.limits import MAX_VALIDATION_ERRORS, check_call, shorten
-from devmesh.domain.models import Credentials, Tenant, ToolInstance
+from devmesh.domain.models import Credentials, LogLine, Tenant, ToolInstance
 from devmesh.events.outbox import Outbox, call_event
 from devmesh.security.vault import Vault
 from devmesh.store.db import Database
@@ -56,6 +56,16 @@ _log = structlog.get_logger(__name__)
 _ADAPTER_CACHE_SIZE = 256
 _ROW_CACHE_SIZE = 10_000
 _CATALOG_CACHE_SIZE = 1_000
+
+# (tenant id, tool id, build id) → the error pattern its failure analysis found.
+ErrorPatterns = Callable[[str, str, str], Awaitable[str | None]]
+
+
+class _LogTail(BaseModel):
+    lines: list[LogLine]
+    total: int
+
+
 # Who owns an instance made other than through the API (``devmesh apply``: "config").
 # Kept in the row's config under a key no provider setting can take (a leading "$"),
 # and taken out of it before the provider or the tenant sees the config.
@@ -118,11 +128,13 @@ class ToolService:
         resilience: Resilience,
         cache_ttl: float = 0.0,
         outbox: Outbox | None = None,
+        error_patterns: ErrorPatterns | None = None,
     ) -> None:
         """``cache_ttl`` > 0 lets ``execute`` reuse a tool's row that long. Changes made
         here drop the tenant's entries at once; other replicas see them within the TTL.
         ``egress`` refuses a tool's address up front; ``clients`` enforce it again on
-        every connection, whatever the address resolves to by then."""
+        every connection, whatever the address resolves to by then. ``error_patterns``
+        looks up what the failure analysis found for a build, for ``get_build_logs``."""
         self._db = db
         self._registry = registry
         self._vault = vault
@@ -131,6 +143,7 @@ class ToolService:
         self._resilience = resilience
         self._idempotency = IdempotencyStore(db)
         self._outbox = outbox or Outbox()
+        self._error_patterns = error_patterns
         self._rows: TTLCache[tuple[str, str], ToolRow] | None = (
             TTLCache(maxsize=_ROW_CACHE_SIZE, ttl=cache_ttl) if cache_ttl > 0 else None
         )
@@ -165,6 +178,7 @@ class ToolService:
             verify_tls=spec.verify_tls,
             credential_mode=spec.credential_mode,
             resilience=spec.resilience.model_dump(exclude_unset=True),
+            auto_retry=spec.auto_retry.model_dump(exclude_unset=True),
             created_at=now,
             updated_at=now,
         )
@@ -219,6 +233,8 @@ class ToolService:
                     row.verify_tls = changes.verify_tls
                 if changes.resilience is not None:
                     row.resilience = changes.resilience.model_dump(exclude_unset=True)
+                if changes.auto_retry is not None:
+                    row.auto_retry = changes.auto_retry.model_dump(exclude_unset=True)
                 row.updated_at = utcnow()
                 if cleared:
                     _log.info("tool_credentials_cleared", tool=row.name, reason="origin_changed")
@@ -339,7 +355,11 @@ class ToolService:
                 f"invalid arguments for {row.name}.{op.name}: {message}", field=field
             ) from None
         if op.read_only:
-            return await self._run(row, provider, op, args, upstream_token)
+            result = await self._run(row, provider, op, args, upstream_token)
+            if op.name == "get_build_logs" and self._error_patterns is not None:
+                build_id = str(result.get("build_id") or arguments.get("build_id"))
+                result["error_pattern"] = await self._error_patterns(tenant.id, row.id, build_id)
+            return result
         if idempotency_key is None:
             result = await self._run(row, provider, op, args, upstream_token)
             await self._record_call(tenant, row, op, result, idempotency_key=None)
@@ -399,6 +419,35 @@ class ToolService:
         _log.info("tool_call", tool=row.name, provider=row.provider, operation=op.name)
         result = await self._resilience.run(call, policy, attempt)
         return result.model_dump(mode="json")
+
+    async def read_build_log(
+        self, tenant: Tenant, ref: str, build_id: str, *, max_lines: int
+    ) -> tuple[list[LogLine], int]:
+        """The last ``max_lines`` lines of a build's whole log and its length: for the
+        knowledge layer, which reads more than a page at once. Same credentials,
+        resilience and metrics as ``get_build_logs``."""
+        row = await self._row(tenant, ref)
+        provider = self._provider(row.provider)
+        if provider.operation("get_build_logs") is None:
+            raise NotFound(f"{row.provider} does not offer build logs", details={"tool": row.name})
+
+        async def tail(adapter: Any, args: BuildRef) -> _LogTail:
+            lines = await adapter.read_log_lines(args.build_id, failed_only=False)
+            return _LogTail(lines=list(lines[-max_lines:]), total=len(lines))
+
+        op: Operation[Any] = Operation(
+            name="get_build_logs",
+            summary="",
+            input_model=BuildRef,
+            output_model=_LogTail,
+            run=tail,
+            read_only=True,
+            idempotent=True,
+        )
+        read = _LogTail.model_validate(
+            await self._run(row, provider, op, BuildRef(build_id=build_id), None)
+        )
+        return read.lines, read.total
 
     # --- events: the outbox of mutating calls -----------------------------------
 
@@ -601,6 +650,7 @@ def _instance(row: ToolRow) -> ToolInstance:
         verify_tls=row.verify_tls,
         credential_mode=row.credential_mode,  # type: ignore[arg-type]
         resilience=dict(row.resilience or {}),
+        auto_retry=dict(row.auto_retry or {}),
         has_credentials=row.credentials_sealed is not None,
         created_at=row.created_at,
         updated_at=row.updated_at,

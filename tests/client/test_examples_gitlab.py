@@ -1,16 +1,13 @@
 """The guide's programs (``examples/``), run as processes against a real Developer Mesh
-whose tool ``gitlab`` is the GitLab stand-in.
-
-Pending the knowledge store's routes: after printing a failed build's logs,
-gitlab_integration.py searches similar failures (``POST /contexts/search``); until that
-route exists the failure runs are checked up to the logs, and their last lines and exit
-status with the route.
-"""
+whose tool ``gitlab`` is the GitLab stand-in: a passing build followed to its end, a
+failed one's logs and the similar failures the service remembers, and the assistant's
+commands."""
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -20,9 +17,19 @@ from devops_mcp import MCPClient
 from tests.client.examples import run_example
 from tests.client.support import TOKEN, api_url, gitlab_tenant
 from tests.standins.gitlab.fixture import GitLabStandin
-from tests.support.live import LiveService
+from tests.support.live import LiveService, run_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+
+@pytest.fixture(scope="module")
+async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveService]:
+    # GitLab has no webhook here: the watcher finds a build's final state, so it polls
+    # fast enough for the service to learn from a failure within the test.
+    fast = {"events": {"watcher": {"interval": 0.3}}}
+    async with run_service(tmp_path_factory.mktemp("devmesh"), **fast) as service:
+        yield service
+
 
 FAILING: dict[str, Any] = {
     "stages": ["build", "test"],
@@ -62,9 +69,35 @@ async def test_the_integration_example_prints_the_logs_of_a_failed_build(
     run = await run_example(
         "gitlab_integration.py", "group/app", "main", url=api_url(live), api_key=key
     )
+    assert run.returncode == 0, run.stderr
     assert "Status: failed" in run.stdout
     logs = run.stdout.split("Build failed. Last 500 lines of logs:\n", 1)[1]
     assert "E   AssertionError: expected 2, got 3" in logs
+    assert "Build completed with status: failed" in run.stdout
+
+
+async def test_the_integration_example_lists_an_earlier_failure_as_similar(
+    live: LiveService, gitlab_standin: GitLabStandin
+) -> None:
+    await gitlab_standin.seed(path="group/app", token=TOKEN, script=FAILING)
+    key = await gitlab_tenant(live, gitlab_standin)
+    first = await _failed_build(live, key)
+    async with MCPClient(base_url=api_url(live), api_key=key) as mcp:
+        give_up = time.monotonic() + 60
+        while not any(
+            hit["build_id"] == first
+            for hit in await mcp.search_contexts(query="AssertionError", type="gitlab_build")
+        ):
+            assert time.monotonic() < give_up, f"{first} was not learned from"
+            await anyio.sleep(0.3)
+
+    run = await run_example(
+        "gitlab_integration.py", "group/app", "main", url=api_url(live), api_key=key
+    )
+
+    assert run.returncode == 0, run.stderr
+    similar = run.stdout.split("Similar failures found:\n", 1)[1]
+    assert f"- {first}: None" in similar
 
 
 async def _failed_build(live: LiveService, key: str) -> str:

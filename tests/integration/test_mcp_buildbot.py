@@ -43,8 +43,14 @@ async def test_tools_list_shows_only_the_callers_tools_in_a_stable_order(
         names = [tool.name for tool in (await client.list_tools()).tools]
     async with mcp_client(live.mcp_url, second) as client:
         bare = [tool.name for tool in (await client.list_tools()).tools]
-    # A tenant without tools sees only the tenant-wide ones (contexts), listed first.
-    assert bare == ["search_contexts", "get_context", "store_context"]
+    # A tenant without tools sees only the tenant-wide ones (knowledge), listed first.
+    assert bare == [
+        "search_contexts",
+        "get_context",
+        "store_context",
+        "analyze_failure",
+        "record_resolution",
+    ]
     own = names[len(bare) :]
     assert names[: len(bare)] == bare and own == sorted(own)
     assert {"ci_trigger_build", "ci_get_build_logs", "ci_search_build_logs"} <= set(names)

@@ -13,7 +13,13 @@ from tests.support.live import LiveService, mcp_client, structured
 
 pytestmark = pytest.mark.anyio
 
-TENANT_WIDE = ["search_contexts", "get_context", "store_context"]
+TENANT_WIDE = [
+    "search_contexts",
+    "get_context",
+    "store_context",
+    "analyze_failure",
+    "record_resolution",
+]
 
 
 async def _key(live: LiveService) -> str:

@@ -13,7 +13,7 @@ from devmesh.api.deps import CurrentTenant, Tools
 from devmesh.api.openapi import problems
 from devmesh.domain.limits import MAX_IDEMPOTENCY_KEY, MAX_UPSTREAM_TOKEN
 from devmesh.domain.models import Credentials, ToolInstance
-from devmesh.tools.models import OperationInfo, ToolCreate, ToolUpdate
+from devmesh.tools.models import AutoRetryPolicy, OperationInfo, ToolCreate, ToolUpdate
 
 router = APIRouter(prefix="/api/v1/tools", tags=["tools"])
 
@@ -44,6 +44,7 @@ class ToolRead(BaseModel):
     config: dict[str, Any]
     credential_mode: Literal["stored", "passthrough", "either"]
     resilience: ResiliencePolicy
+    auto_retry: AutoRetryPolicy
     has_credentials: bool
     managed_by: Literal["config"] | None = Field(
         default=None,

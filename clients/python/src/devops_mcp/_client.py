@@ -221,14 +221,7 @@ class MCPClient:
         ``tool`` names the tool instance the build belongs to; it may be left out
         when the tenant has exactly one tool.
         """
-        if tool is None:
-            names = [t["name"] for t in await self._tools()]
-            if len(names) != 1:
-                raise ValueError(
-                    f"analyze_failure needs tool= when the tenant has {len(names)} tools "
-                    f"({', '.join(names) or 'none'})"
-                )
-            tool = names[0]
+        tool = tool or await self._only_tool("analyze_failure")
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else {}
         return _mapping(
             await self._json(
@@ -238,6 +231,36 @@ class MCPClient:
                 deadline=deadline,
             )
         )
+
+    async def record_resolution(
+        self,
+        build_id: str,
+        note: str,
+        *,
+        tool: str | None = None,
+        deadline: float | None = None,
+    ) -> dict[str, Any]:
+        """Say how a failed build was fixed. Later analyses of the same failure, and
+        ``search_contexts`` hits about the build, show it as ``resolution``; the note
+        itself is searchable. ``tool`` as for ``analyze_failure``."""
+        tool = tool or await self._only_tool("record_resolution")
+        return _mapping(
+            await self._json(
+                "PUT",
+                f"/tools/{_segment(tool)}/builds/{_segment(build_id)}/resolution",
+                json={"note": note},
+                deadline=deadline,
+            )
+        )
+
+    async def _only_tool(self, method: str) -> str:
+        names = [t["name"] for t in await self._tools()]
+        if len(names) != 1:
+            raise ValueError(
+                f"{method} needs tool= when the tenant has {len(names)} tools "
+                f"({', '.join(names) or 'none'})"
+            )
+        return str(names[0])
 
     # --- plumbing ---------------------------------------------------------------------
 
