@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from tests.contract.buildbot import BUILDBOT
+from tests.contract.codebuild import CODEBUILD
 from tests.contract.gitlab import GITLAB
 from tests.contract.jenkins import JENKINS
 from tests.contract.target import ProviderTarget
 
 __all__ = ["TARGETS"]
 
-TARGETS: tuple[ProviderTarget, ...] = (BUILDBOT, GITLAB, JENKINS)
+TARGETS: tuple[ProviderTarget, ...] = (BUILDBOT, GITLAB, JENKINS, CODEBUILD)
