@@ -67,4 +67,9 @@ CODEBUILD = ProviderTarget(
         type="aws_keys", username="AKIANOTAREALKEY00000", password="not-the-secret-key"
     ),
     unknown_artifact_id="no/such/file.txt",
+    # AWS's JSON protocol POSTs every call to "/", naming it in X-Amz-Target.
+    reads={"header": "X-Amz-Target", "matches": r"\.(BatchGetBuilds|ListBuilds)"},
+    triggers={"header": "X-Amz-Target", "matches": r"\.StartBuild$"},
+    # SigV4 signs the Host header: a proxy that rewrote it would break every signature.
+    proxy_keeps_host=True,
 )

@@ -166,7 +166,7 @@ class AwsClients:
         endpoint = endpoint_of(base_url)
         config = Config(
             region_name=region,
-            retries={"mode": "standard", "max_attempts": 1},
+            retries={"mode": "standard", "total_max_attempts": 1},
             connect_timeout=min(timeout, 10.0),
             read_timeout=timeout,
             s3={"addressing_style": "path" if endpoint else "auto"},
