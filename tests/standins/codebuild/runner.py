@@ -11,6 +11,7 @@ the build is STOPPED.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import signal
@@ -27,6 +28,7 @@ from moto.codebuild import models as codebuild_models
 from moto.codebuild import responses as codebuild_responses
 from moto.codebuild.exceptions import InvalidInputException, ResourceNotFoundException
 from moto.core.utils import iso_8601_datetime_with_milliseconds
+from moto.logs.exceptions import ResourceAlreadyExistsException
 from moto.logs.models import logs_backends
 from moto.s3.models import s3_backends
 
@@ -105,63 +107,60 @@ class _Run:
             **variables,
         }
         env["CODEBUILD_BUILD_ID"] = self.build["id"]
-        try:
+        # One group per project: it exists already from the project's earlier builds.
+        with contextlib.suppress(ResourceAlreadyExistsException):
             self.logs.create_log_group(self.group, {})
-        except Exception:  # noqa: BLE001 (it exists already: one group per project)
-            pass
         self.logs.create_log_stream(self.group, self.stream)
         self.build["logs"].update(
             groupName=self.group,
             streamName=self.stream,
             deepLink=f"https://console.aws.amazon.com/cloudwatch/home#logEvent:group={self.group};stream={self.stream}",
         )
-        failed = stopped = False
+        outcome = "SUCCEEDED"
         with tempfile.TemporaryDirectory(prefix="codebuild-") as work:
             for name in ("PROVISIONING", "DOWNLOAD_SOURCE", *_COMMAND_PHASES):
-                if stopped or (failed and name != "POST_BUILD"):
-                    continue
-                if failed and self.build["phases"][-1]["phaseType"] != "BUILD":
+                # After a failure only POST_BUILD runs, and only after a failed BUILD.
+                after_build = (
+                    name == "POST_BUILD" and self.build["phases"][-1]["phaseType"] == "BUILD"
+                )
+                if outcome == "STOPPED" or (outcome == "FAILED" and not after_build):
                     continue
                 self.phase(name, "")
                 self.log(f"[Container] {_stamp()} Entering phase {name}")
-                if name not in _COMMAND_PHASES:
-                    continue
-                for command in ((spec.get("phases") or {}).get(name.lower()) or {}).get(
-                    "commands"
-                ) or []:
-                    code = self.command(str(command), env, work)
-                    if self.stop.is_set():
-                        stopped = True
-                        self.build["phases"][-1].update(phaseStatus="STOPPED", endTime=_now())
-                        break
-                    if code != 0:
-                        failed = True
-                        message = (
-                            f"Error while executing command: {command}. Reason: exit status {code}"
-                        )
-                        self.log(
-                            f"[Container] {_stamp()} Command did not exit successfully {command} exit status {code}"
-                        )
-                        self.build["phases"][-1].update(
-                            phaseStatus="FAILED",
-                            endTime=_now(),
-                            contexts=[
-                                {"statusCode": "COMMAND_EXECUTION_ERROR", "message": message}
-                            ],
-                        )
-                        break
-                self.log(
-                    f"[Container] {_stamp()} Phase complete: {name} State: {self.build['phases'][-1].get('phaseStatus', 'SUCCEEDED')}"
-                )
-            if not failed and not stopped:
+                commands = ((spec.get("phases") or {}).get(name.lower()) or {}).get("commands")
+                ended = self.commands([str(c) for c in commands or []], env, work)
+                self.log(f"[Container] {_stamp()} Phase complete: {name} State: {ended}")
+                outcome = ended if outcome == "SUCCEEDED" else outcome
+            if outcome == "SUCCEEDED":
                 self.phase("UPLOAD_ARTIFACTS", "")
                 self.upload(spec, work)
         self.phase("FINALIZING", "")
         self.phase("COMPLETED", "")
         self.build["phases"][-1].pop("phaseStatus", None)
-        self.build["buildStatus"] = "STOPPED" if stopped else "FAILED" if failed else "SUCCEEDED"
+        self.build["buildStatus"] = outcome
         self.build["endTime"] = _now()
         self.build["buildComplete"] = True
+
+    def commands(self, commands: list[str], env: dict[str, str], work: str) -> str:
+        """Run a phase's commands: SUCCEEDED, FAILED (at the first failing one) or STOPPED."""
+        for command in commands:
+            code = self.command(command, env, work)
+            if self.stop.is_set():
+                self.build["phases"][-1].update(phaseStatus="STOPPED", endTime=_now())
+                return "STOPPED"
+            if code != 0:
+                reason = f"exit status {code}"
+                self.log(
+                    f"[Container] {_stamp()} Command did not exit successfully {command} {reason}"
+                )
+                message = f"Error while executing command: {command}. Reason: {reason}"
+                self.build["phases"][-1].update(
+                    phaseStatus="FAILED",
+                    endTime=_now(),
+                    contexts=[{"statusCode": "COMMAND_EXECUTION_ERROR", "message": message}],
+                )
+                return "FAILED"
+        return "SUCCEEDED"
 
     def upload(self, spec: dict[str, Any], work: str) -> None:
         wanted = (spec.get("artifacts") or {}).get("files") or []
@@ -186,7 +185,7 @@ def _start(backend: Any, build: dict[str, Any]) -> None:
     def safely() -> None:
         try:
             run.run()
-        except Exception as exc:  # noqa: BLE001 (a runner bug is the build's FAULT)
+        except Exception as exc:  # a runner bug is the build's FAULT, as CodeBuild's own
             build.update(
                 buildStatus="FAULT", endTime=_now(), buildComplete=True, currentPhase="COMPLETED"
             )
