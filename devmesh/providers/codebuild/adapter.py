@@ -60,7 +60,7 @@ class CodeBuildAdapter:
     # --- CIAdapter -------------------------------------------------------------------
 
     async def ping(self) -> None:
-        await self._aws.call(self._aws.codebuild, "list_projects", what="list CodeBuild projects")
+        await self._aws.call("codebuild", "list_projects", what="list CodeBuild projects")
 
     async def trigger_build(self, request: BuildRequest) -> Build:
         project = checked_project(request.project)
@@ -77,7 +77,7 @@ class CodeBuildAdapter:
         if variables:
             kwargs["environmentVariablesOverride"] = variables
         answer = await self._aws.call(
-            self._aws.codebuild,
+            "codebuild",
             "start_build",
             what=f"start a build of {project}",
             field="project",
@@ -94,7 +94,7 @@ class CodeBuildAdapter:
         if project:
             name = checked_project(project)
             answer = await self._aws.call(
-                self._aws.codebuild,
+                "codebuild",
                 "list_builds_for_project",
                 what=f"list builds of {name}",
                 field="project",
@@ -103,15 +103,13 @@ class CodeBuildAdapter:
             )
         else:
             answer = await self._aws.call(
-                self._aws.codebuild, "list_builds", what="list builds", sortOrder="DESCENDING"
+                "codebuild", "list_builds", what="list builds", sortOrder="DESCENDING"
             )
         wanted = min(_MAX_LISTED, limit if status is None else _MAX_LISTED)
         ids = [str(i) for i in answer.get("ids") or []][:wanted]
         if not ids:
             return []
-        found = await self._aws.call(
-            self._aws.codebuild, "batch_get_builds", what="read builds", ids=ids
-        )
+        found = await self._aws.call("codebuild", "batch_get_builds", what="read builds", ids=ids)
         by_id = {str(b.get("id")): b for b in found.get("builds") or []}
         builds = [build_of(by_id[i], region=self._aws.region) for i in ids if i in by_id]
         return [b for b in builds if status is None or b.status is status][:limit]
@@ -121,9 +119,7 @@ class CodeBuildAdapter:
         build = await self.get_build(checked)
         if build.status.finished:
             return build
-        await self._aws.call(
-            self._aws.codebuild, "stop_build", what=f"stop build {checked}", id=checked
-        )
+        await self._aws.call("codebuild", "stop_build", what=f"stop build {checked}", id=checked)
         # StopBuild answers while the build winds down; wait a little for the outcome.
         deadline = time.monotonic() + _WAIT_S
         build = await self.get_build(checked)
@@ -141,7 +137,7 @@ class CodeBuildAdapter:
                 details={"field": "build_id"},
             )
         answer = await self._aws.call(
-            self._aws.codebuild,
+            "codebuild",
             "retry_build",
             what=f"retry build {original.id}",
             field="build_id",
@@ -162,7 +158,7 @@ class CodeBuildAdapter:
             return []  # not started yet, or the project sends no logs to CloudWatch
         try:
             answer = await self._aws.call(
-                self._aws.logs,
+                "logs",
                 "get_log_events",
                 what=f"read the log of {build.id}",
                 logGroupName=group,
@@ -189,7 +185,7 @@ class CodeBuildAdapter:
             return []
         bucket, prefix = place
         answer = await self._aws.call(
-            self._aws.s3,
+            "s3",
             "list_objects_v2",
             what=f"list the artifacts of {checked}",
             Bucket=bucket,
@@ -223,7 +219,7 @@ class CodeBuildAdapter:
             )
         bucket = place[0]
         answer = await self._aws.call(
-            self._aws.s3,
+            "s3",
             "get_object",
             what=f"read artifact {artifact_id} of {checked}",
             field="artifact_id",
@@ -249,7 +245,7 @@ class CodeBuildAdapter:
 
     async def _wire(self, build_id: str) -> dict[str, Any]:
         answer = await self._aws.call(
-            self._aws.codebuild,
+            "codebuild",
             "batch_get_builds",
             what=f"read build {build_id}",
             field="build_id",

@@ -150,7 +150,7 @@ def endpoint_of(base_url: str) -> str | None:
 
 
 class AwsClients:
-    """One tool instance's boto3 clients: ``codebuild``, ``logs`` and ``s3``."""
+    """One tool instance's boto3 clients (``codebuild``, ``logs``, ``s3``), made when first used."""
 
     def __init__(
         self,
@@ -178,20 +178,25 @@ class AwsClients:
             aws_session_token=credentials.token if credentials else None,
             region_name=region,
         )
-        make: Callable[[str], Any] = functools.partial(
+        self._make: Callable[[str], Any] = functools.partial(
             session.client, endpoint_url=endpoint, config=config, verify=verify_tls
         )
-        # Clients are made here, in the constructor, once per tool instance: making one
-        # reads the service model from disk.
-        self.codebuild: Any = make("codebuild")
-        self.logs: Any = make("logs")
-        self.s3: Any = make("s3")
+        self._clients: dict[str, Any] = {}
+        self._making = asyncio.Lock()
+
+    async def client(self, service: str) -> Any:
+        """The service's client, made once per tool instance, off the event loop: making
+        one reads its service model from disk (0.1 to 0.4 s here)."""
+        async with self._making:
+            if service not in self._clients:
+                self._clients[service] = await asyncio.to_thread(self._make, service)
+            return self._clients[service]
 
     async def call(
-        self, client: Any, operation: str, *, what: str, field: str | None = None, **kwargs: Any
+        self, service: str, operation: str, *, what: str, field: str | None = None, **kwargs: Any
     ) -> dict[str, Any]:
-        """``client.<operation>(**kwargs)`` in a worker thread, failures mapped."""
-        method = getattr(client, operation)
+        """``<service client>.<operation>(**kwargs)`` in a worker thread, failures mapped."""
+        method = getattr(await self.client(service), operation)
         try:
             answer: dict[str, Any] = await asyncio.to_thread(method, **kwargs)
         except (ClientError, BotoCoreError) as exc:

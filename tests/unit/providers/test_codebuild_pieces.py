@@ -76,8 +76,8 @@ async def adapter() -> AsyncIterator[CodeBuildAdapter]:
         )
 
 
-def stub(adapter: CodeBuildAdapter) -> Stubber:
-    return Stubber(adapter._aws.codebuild)
+async def stub(adapter: CodeBuildAdapter) -> Stubber:
+    return Stubber(await adapter._aws.client("codebuild"))
 
 
 async def test_a_build_failed_in_its_build_phase_names_that_phase_and_its_reason(
@@ -97,7 +97,7 @@ async def test_a_build_failed_in_its_build_phase_names_that_phase_and_its_reason
             {"phaseType": "POST_BUILD", "phaseStatus": "SUCCEEDED"},
         ],
     )
-    with stub(adapter) as stubber:
+    with await stub(adapter) as stubber:
         stubber.add_response("batch_get_builds", {"builds": [failed]}, {"ids": [BUILD_ID]})
         build = await adapter.get_build(BUILD_ID)
     assert build.status is BuildStatus.FAILED
@@ -108,7 +108,7 @@ async def test_a_build_failed_in_its_build_phase_names_that_phase_and_its_reason
 
 
 async def test_a_stopped_build_is_cancelled(adapter: CodeBuildAdapter) -> None:
-    with stub(adapter) as stubber:
+    with await stub(adapter) as stubber:
         stubber.add_response("batch_get_builds", {"builds": [wire("STOPPED")]}, {"ids": [BUILD_ID]})
         build = await adapter.get_build(BUILD_ID)
     assert build.status is BuildStatus.CANCELLED
@@ -120,7 +120,7 @@ async def test_retrying_a_finished_build_calls_retry_build_and_returns_the_new_b
     new_id = "app:0b0e5a2c-1111-4222-8333-444455556666"
     again = wire("IN_PROGRESS", id=new_id, currentPhase="QUEUED", endTime=None)
     del again["endTime"]
-    with stub(adapter) as stubber:
+    with await stub(adapter) as stubber:
         stubber.add_response("batch_get_builds", {"builds": [wire("FAILED")]}, {"ids": [BUILD_ID]})
         stubber.add_response(
             "retry_build", {"build": again}, {"id": BUILD_ID, "idempotencyToken": ANY}
@@ -136,7 +136,7 @@ async def test_a_trigger_sends_the_commit_as_source_version_and_parameters_as_va
 ) -> None:
     started = wire("IN_PROGRESS", currentPhase="SUBMITTED")
     del started["endTime"]
-    with stub(adapter) as stubber:
+    with await stub(adapter) as stubber:
         stubber.add_response(
             "start_build",
             {"build": started},
@@ -176,7 +176,7 @@ async def test_a_parameter_that_is_not_an_environment_variable_name_is_refused_n
 async def test_each_aws_error_code_is_mapped_to_its_typed_error_without_the_secret(
     adapter: CodeBuildAdapter, code: str, status: int, expected: type[Exception]
 ) -> None:
-    with stub(adapter) as stubber:
+    with await stub(adapter) as stubber:
         stubber.add_client_error(
             "list_builds_for_project",
             service_error_code=code,
@@ -189,7 +189,7 @@ async def test_each_aws_error_code_is_mapped_to_its_typed_error_without_the_secr
 
 
 async def test_a_throttled_call_carries_aws_retry_after(adapter: CodeBuildAdapter) -> None:
-    with stub(adapter) as stubber:
+    with await stub(adapter) as stubber:
         stubber.add_client_error(
             "list_builds_for_project",
             service_error_code="ThrottlingException",
@@ -202,7 +202,7 @@ async def test_a_throttled_call_carries_aws_retry_after(adapter: CodeBuildAdapte
 
 
 async def test_an_invalid_input_names_the_field_of_the_call(adapter: CodeBuildAdapter) -> None:
-    with stub(adapter) as stubber:
+    with await stub(adapter) as stubber:
         stubber.add_client_error("batch_get_builds", service_error_code="InvalidInputException")
         with pytest.raises(UpstreamInvalidArgument) as caught:
             await adapter.get_build(BUILD_ID)
@@ -212,7 +212,7 @@ async def test_an_invalid_input_names_the_field_of_the_call(adapter: CodeBuildAd
 async def test_an_id_that_is_not_a_codebuild_build_id_is_refused_before_any_call(
     adapter: CodeBuildAdapter,
 ) -> None:
-    with stub(adapter), pytest.raises(UpstreamInvalidArgument) as caught:
+    with await stub(adapter), pytest.raises(UpstreamInvalidArgument) as caught:
         await adapter.get_build("app#42")
     assert caught.value.details["field"] == "build_id"
 
