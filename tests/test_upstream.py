@@ -86,6 +86,19 @@ async def test_a_fault_applies_only_to_paths_and_methods_it_names(
     assert (await http.get("/api/v2/builds")).status_code == 200
 
 
+async def test_a_fault_can_apply_only_to_requests_whose_header_matches(
+    upstream: Upstream, http: httpx.AsyncClient
+) -> None:
+    # AWS's JSON protocols name the operation in X-Amz-Target, not in the path.
+    await upstream.inject("status", status=503, header="X-Amz-Target", matches=r"\.BatchGetBuilds$")
+    named = {"X-Amz-Target": "CodeBuild_20161006.BatchGetBuilds"}
+    other = {"X-Amz-Target": "CodeBuild_20161006.StartBuild"}
+
+    assert (await http.get(BUILD_1, headers=named)).status_code == 503
+    assert (await http.get(BUILD_1, headers=other)).status_code == 200
+    assert (await http.get(BUILD_1)).status_code == 200
+
+
 async def test_clearing_faults_restores_service(
     upstream: Upstream, http: httpx.AsyncClient
 ) -> None:

@@ -25,6 +25,10 @@ How a provider plugs in (three steps):
      ``PipelineRequest`` that runs to ``succeeded``, and an id of no pipeline;
    * ``unknown_artifact_id`` (if it offers artifacts): an id of no artifact; a
      ``succeeds`` build must leave a downloadable artifact smaller than 1 MiB.
+   * ``reads`` and ``triggers`` (optional): how the fault proxy tells a read from the
+     request that starts a build (default: GET and POST; AWS's JSON protocols POST
+     everything and name the operation in ``X-Amz-Target``), and
+     ``proxy_keeps_host`` for a client that signs the Host header (AWS SigV4).
 
    ``tests/contract/buildbot.py`` (a real master) and ``tests/contract/gitlab.py``
    (the GitLab stand-in) are the examples.

@@ -45,6 +45,14 @@ class ProviderTarget:
     # Offers artifacts (a succeeds build leaves a downloadable one under MAX_BYTES):
     # a well-formed artifact id that no build has.
     unknown_artifact_id: str | None = None
+    # How the fault proxy tells its requests apart (``tests.upstream`` fault fields):
+    # reads and the request that starts a build. Most HTTP APIs read with GET and
+    # start with POST; AWS's JSON protocols POST everything, naming the operation in
+    # X-Amz-Target.
+    reads: Mapping[str, str] = field(default_factory=lambda: {"method": "GET"})
+    triggers: Mapping[str, str] = field(default_factory=lambda: {"method": "POST"})
+    # The proxy forwards the Host header as sent (a client that signs it: AWS SigV4).
+    proxy_keeps_host: bool = False
 
     def tool(
         self, name: str, base_url: str, *, resilience: Mapping[str, Any] | None = None

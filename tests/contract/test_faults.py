@@ -3,7 +3,8 @@
 The fault-injecting proxy (``tests.upstream``) stands in front of the provider's test
 server: it answers 5xx, 429 with Retry-After, hangs past the attempt timeout or drops
 the connection when told to, and forwards everything else. Faults are chosen by
-method, not path, so they fit any HTTP provider: reads are GETs, a trigger a POST.
+what the target says its reads and triggers look like (``ProviderTarget.reads``,
+``triggers``): by method for most HTTP providers, by a header for AWS.
 """
 
 from __future__ import annotations
@@ -26,14 +27,13 @@ from tests.upstream import Upstream, run_upstream
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
-READS = "GET"
 FAST_RETRIES = {"backoff_initial": 0.05, "backoff_max": 0.2}
 
 
 @pytest.fixture(scope="module")
-async def proxy_process(server: Server) -> AsyncIterator[Upstream]:
+async def proxy_process(server: Server, target: ProviderTarget) -> AsyncIterator[Upstream]:
     # One process per provider for the module (starting one takes ~0.5 s).
-    async with run_upstream(target=server.base_url) as upstream:
+    async with run_upstream(target=server.base_url, keep_host=target.proxy_keeps_host) as upstream:
         yield upstream
 
 
@@ -88,7 +88,7 @@ async def test_a_read_is_retried_through_transient_faults_and_succeeds(
     async with mcp_client(live.mcp_url, key) as client:
         for fault in TRANSIENT:
             await proxy.reset_stats()
-            await proxy.inject(**fault, count=2, method=READS)
+            await proxy.inject(**fault, count=2, **target.reads)
             result = await list_builds(client, target)
             assert result.is_error is False, (fault, result.content)
             assert (await proxy.stats()).faulted == 2, fault
@@ -98,7 +98,7 @@ async def test_a_read_waits_out_a_429_retry_after_and_succeeds(
     live: LiveService, proxy: Upstream, agent: ToolAt, target: ProviderTarget
 ) -> None:
     key = await agent()
-    await proxy.inject("status", status=429, retry_after="1", count=1, method=READS)
+    await proxy.inject("status", status=429, retry_after="1", count=1, **target.reads)
 
     async with mcp_client(live.mcp_url, key) as client:
         started = time.monotonic()
@@ -113,7 +113,7 @@ async def test_an_attempt_that_hangs_past_its_timeout_is_abandoned_and_retried(
     live: LiveService, proxy: Upstream, agent: ToolAt, target: ProviderTarget
 ) -> None:
     key = await agent(attempt_timeout=1.0)
-    await proxy.inject("hang", seconds=20, count=1, method=READS)
+    await proxy.inject("hang", seconds=20, count=1, **target.reads)
 
     async with mcp_client(live.mcp_url, key) as client:
         result = await list_builds(client, target)
@@ -126,7 +126,7 @@ async def test_a_trigger_is_not_retried_after_an_error_that_may_have_acted(
     live: LiveService, proxy: Upstream, agent: ToolAt, target: ProviderTarget
 ) -> None:
     key = await agent()
-    await proxy.inject("status", status=503, method="POST")
+    await proxy.inject("status", status=503, **target.triggers)
 
     async with mcp_client(live.mcp_url, key) as client:
         result = await client.call_tool("ci_trigger_build", trigger_arguments(target, "succeeds"))
@@ -141,7 +141,7 @@ async def test_the_breaker_opens_fails_fast_then_half_opens_and_closes_on_recove
     live: LiveService, proxy: Upstream, agent: ToolAt, target: ProviderTarget
 ) -> None:
     key = await agent(max_retries=0, max_failures=3, reset_timeout=1.0)
-    await proxy.inject("status", status=503, method=READS)
+    await proxy.inject("status", status=503, **target.reads)
     opened = f'devmesh_circuit_breakers_open{{provider="{target.provider}"}}'
     open_before = await metric(live, opened)
 

@@ -18,10 +18,10 @@ from tests.upstream.proxy import Proxy
 __all__ = ["create_app"]
 
 
-def create_app(*, target: str | None = None) -> Starlette:
+def create_app(*, target: str | None = None, keep_host: bool = False) -> Starlette:
     """The upstream: control routes first, then the faulted proxy or canned routes."""
     faults = Faults()
-    proxy = Proxy(target) if target else None
+    proxy = Proxy(target, keep_host=keep_host) if target else None
     served: ASGIApp = proxy if proxy is not None else Starlette(routes=canned_routes())
 
     @asynccontextmanager

@@ -44,8 +44,13 @@ class Fault(BaseModel):
     count: int | None = Field(default=None, ge=1)
     path: str | None = None
     method: str | None = None
+    # A request header whose value ``matches`` (a regular expression searched in it):
+    # where a protocol names the operation in a header, not the path (AWS's
+    # ``X-Amz-Target: CodeBuild_20161006.BatchGetBuilds``).
+    header: str | None = None
+    matches: str | None = None
 
-    @field_validator("path")
+    @field_validator("path", "matches")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:
@@ -59,6 +64,8 @@ class Fault(BaseModel):
     def _complete(self) -> Fault:
         if self.kind == "status" and self.status is None:
             raise ValueError("a status fault needs a status")
+        if (self.header is None) != (self.matches is None):
+            raise ValueError("header and matches go together")
         if self.kind == "hang" and self.seconds is None:
             raise ValueError("a hang fault needs seconds")
         return self
@@ -82,7 +89,9 @@ class Faults:
         self._faults.clear()
         self._left.clear()
 
-    def take(self, method: str, path: str) -> Fault | None:
+    def take(
+        self, method: str, path: str, headers: Mapping[str, str] | None = None
+    ) -> Fault | None:
         """Count the request; the fault it gets, if any, used up by one."""
         self.seen[path] += 1
         for index, (fault, pattern) in enumerate(self._faults):
@@ -93,6 +102,10 @@ class Faults:
                 continue
             if pattern is not None and pattern.search(path) is None:
                 continue
+            if fault.header is not None and fault.matches is not None:
+                value = (headers or {}).get(fault.header.lower(), "")
+                if re.search(fault.matches, value) is None:
+                    continue
             if left is not None:
                 self._left[index] = left - 1
             self.faulted += 1
@@ -130,8 +143,8 @@ class FaultLayer:
             await self._app(scope, receive, send)
             return
         body = await read_body(receive)
-        fault = self._faults.take(scope["method"], scope["path"])
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        fault = self._faults.take(scope["method"], scope["path"], headers)
         if "authorization" in headers or "cookie" in headers:
             self._faults.authorized += 1
         if fault is not None and fault.kind == "status":

@@ -36,7 +36,10 @@ _NOT_FORWARDED = _HOP_BY_HOP | {b"host", b"content-length"}
 class Proxy:
     """Forwards a request to the target as it came, and streams the answer back."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, *, keep_host: bool = False) -> None:
+        # keep_host: forward the client's Host header unchanged, for clients that sign
+        # it (AWS SigV4), as a reverse proxy with "preserve host" does.
+        self._dropped = _NOT_FORWARDED - {b"host"} if keep_host else _NOT_FORWARDED
         self._target = httpx.URL(target.rstrip("/") + "/")
         self._target_root = str(self._target).rstrip("/")
         self.http: httpx.AsyncClient | None = None
@@ -61,7 +64,7 @@ class Proxy:
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         query: bytes = scope.get("query_string", b"")
         url = self._target.copy_with(raw_path=raw_path + (b"?" + query if query else b""))
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _NOT_FORWARDED]
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in self._dropped]
         request = self.http.build_request(scope["method"], url, headers=headers, content=body)
         try:
             response = await self.http.send(request, stream=True)

@@ -42,6 +42,8 @@ class Upstream:
         count: int | None = None,
         path: str | None = None,
         method: str | None = None,
+        header: str | None = None,
+        matches: str | None = None,
     ) -> None:
         fault = Fault(
             kind=kind,
@@ -53,6 +55,8 @@ class Upstream:
             count=count,
             path=path,
             method=method,
+            header=header,
+            matches=matches,
         )
         answer = await self._control.post("/__faults", content=fault.model_dump_json())
         answer.raise_for_status()
@@ -76,9 +80,13 @@ class Upstream:
 
 
 @asynccontextmanager
-async def run_upstream(*, target: str | None = None) -> AsyncIterator[Upstream]:
+async def run_upstream(
+    *, target: str | None = None, keep_host: bool = False
+) -> AsyncIterator[Upstream]:
     """Start the upstream (proxy of ``target``, else canned) and stop it by PID on exit."""
     args = ["--target", target] if target else ["--canned"]
+    if keep_host:
+        args.append("--keep-host")
     async with run_standin(
         "tests.upstream", *args, health="/__stats", what="test upstream"
     ) as running:

@@ -14,9 +14,9 @@ from tests.upstream.faults import AbortableH11
 __all__ = ["HOST", "listening_socket", "main"]
 
 
-async def _serve(port: int, target: str | None) -> None:
+async def _serve(port: int, target: str | None, keep_host: bool) -> None:
     config = uvicorn.Config(
-        create_app(target=target),
+        create_app(target=target, keep_host=keep_host),
         http=AbortableH11,
         log_level="warning",
         access_log=False,
@@ -35,5 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--target", help="proxy mode: the real server's base URL")
     mode.add_argument("--canned", action="store_true", help="canned Buildbot answers (default)")
+    parser.add_argument(
+        "--keep-host", action="store_true", help="proxy mode: forward the Host header as sent"
+    )
     args = parser.parse_args(argv)
-    asyncio.run(_serve(args.port, args.target))
+    asyncio.run(_serve(args.port, args.target, args.keep_host))
