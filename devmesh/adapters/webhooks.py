@@ -8,10 +8,21 @@ payload into domain events. Neither does I/O.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["URL_TOKEN_HEADER", "BodyDeliveryId", "WebhookNormaliser", "WebhookVerifier"]
+from devmesh.domain.models import BuildStatus
+
+__all__ = [
+    "URL_TOKEN_HEADER",
+    "BodyDeliveryId",
+    "WebhookNormaliser",
+    "WebhookVerifier",
+    "build_event_type",
+    "header",
+    "same_secret",
+]
 
 URL_TOKEN_HEADER = "X-DevMesh-Url-Token"
 """Where a verifier finds a token the sender put in the webhook's URL
@@ -54,3 +65,35 @@ class WebhookNormaliser(Protocol):
         """Zero or more events, each ``{"type": ..., "data": {...}}``; an unknown kind of
         delivery gives none, never an error."""
         ...
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's value by its name in any case (HTTP header names are case-blind)."""
+    wanted = name.lower()
+    return next((value for key, value in headers.items() if key.lower() == wanted), None)
+
+
+def same_secret(secret: str, sent: str | None) -> bool:
+    """A shared token as the tool sent it (a header, the URL), compared in constant
+    time; an empty secret or token never matches."""
+    if not secret or not sent:
+        return False
+    return hmac.compare_digest(sent.encode(), secret.encode())
+
+
+_BUILD_EVENT = {
+    BuildStatus.RUNNING: "build.started",
+    BuildStatus.SUCCEEDED: "build.completed",
+    BuildStatus.FAILED: "build.failed",
+    BuildStatus.CANCELLED: "build.cancelled",
+}
+
+
+def build_event_type(status: BuildStatus, *, queued: str | None = "build.triggered") -> str | None:
+    """The event a build in ``status`` is reported as. ``queued``: what a queued build
+    is for this tool (``build.triggered`` where the tool reports a new build queued,
+    ``build.started`` where queued means accepted and about to run, ``None`` where
+    the tool sends nothing worth an event then)."""
+    if status is BuildStatus.QUEUED:
+        return queued
+    return _BUILD_EVENT[status]

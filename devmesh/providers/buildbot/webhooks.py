@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from devmesh.adapters.webhooks import header
 from devmesh.domain.events import EventType
 from devmesh.domain.models import Build
 from devmesh.providers.buildbot.builds import (
@@ -42,11 +43,6 @@ from devmesh.providers.buildbot.models import WireBuild
 __all__ = ["BuildbotWebhookNormaliser", "BuildbotWebhookVerifier", "build_subject"]
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    return next((value for key, value in headers.items() if key.lower() == wanted), None)
-
-
 def build_subject(build: Mapping[str, Any]) -> str | None:
     """A build's lasting name: its build request's ``br-<n>``. The trigger returns it,
     every operation takes it, and it does not change when a worker starts the build
@@ -60,7 +56,7 @@ def build_subject(build: Mapping[str, Any]) -> str | None:
 
 class BuildbotWebhookVerifier:
     def verify(self, *, secret: str, headers: Mapping[str, str], body: bytes) -> bool:
-        scheme, _, encoded = (_header(headers, "Authorization") or "").partition(" ")
+        scheme, _, encoded = (header(headers, "Authorization") or "").partition(" ")
         if not secret or scheme.lower() != "basic":
             return False
         try:

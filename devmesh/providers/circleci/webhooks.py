@@ -27,30 +27,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from devmesh.adapters.webhooks import build_event_type, header
 from devmesh.domain.errors import UpstreamInvalidArgument
-from devmesh.domain.models import BuildStatus
 from devmesh.providers.circleci.builds import build_of
 from devmesh.providers.circleci.ids import BuildRef, parse_build_id
 from devmesh.providers.circleci.models import WirePipeline, WireWorkflow
 
 __all__ = ["CircleCIWebhookNormaliser", "CircleCIWebhookVerifier"]
 
-_EVENT_FOR = {
-    BuildStatus.SUCCEEDED: "build.completed",
-    BuildStatus.CANCELLED: "build.completed",
-    BuildStatus.FAILED: "build.failed",
-}
 _MAX_ID = 200
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    return next((value for key, value in headers.items() if key.lower() == wanted), None)
 
 
 class CircleCIWebhookVerifier:
     def verify(self, *, secret: str, headers: Mapping[str, str], body: bytes) -> bool:
-        sent = _header(headers, "circleci-signature")
+        sent = header(headers, "circleci-signature")
         if not secret or not sent:
             return False
         expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -110,7 +100,7 @@ class CircleCIWebhookNormaliser:
         build = build_of(
             BuildRef(ref.pipeline), wire_pipeline, [wire_workflow], failed_jobs=[], app_url=""
         )
-        event = _EVENT_FOR.get(build.status)
+        event = build_event_type(build.status, queued=None)
         if event is None:
             return []
         url = workflow.get("url")

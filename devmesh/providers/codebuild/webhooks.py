@@ -21,40 +21,24 @@ and anything else make none.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from devmesh.domain.models import BuildStatus
+from devmesh.adapters.webhooks import build_event_type, header, same_secret
 from devmesh.providers.codebuild.builds import build_of
 
 __all__ = ["SECRET_HEADER", "CodeBuildWebhookNormaliser", "CodeBuildWebhookVerifier"]
 
 SECRET_HEADER = "X-DevMesh-Webhook-Secret"
 _DETAIL_TYPE = "CodeBuild Build State Change"
-_EVENT_FOR = {
-    BuildStatus.QUEUED: "build.started",
-    BuildStatus.RUNNING: "build.started",
-    BuildStatus.SUCCEEDED: "build.completed",
-    BuildStatus.CANCELLED: "build.completed",
-    BuildStatus.FAILED: "build.failed",
-}
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    return next((value for key, value in headers.items() if key.lower() == wanted), None)
 
 
 class CodeBuildWebhookVerifier:
     def verify(self, *, secret: str, headers: Mapping[str, str], body: bytes) -> bool:
-        sent = _header(headers, SECRET_HEADER)
-        if not secret or not sent:
-            return False
-        return hmac.compare_digest(sent.encode(), secret.encode())
+        return same_secret(secret, header(headers, SECRET_HEADER))
 
     def delivery_id(self, headers: Mapping[str, str]) -> str | None:
         return None  # EventBridge's event id is in the body; its digest stands in
@@ -123,4 +107,9 @@ class CodeBuildWebhookNormaliser:
             build = build_of(wire, region=region)
         except ValidationError:
             return []
-        return [{"type": _EVENT_FOR[build.status], "data": build.model_dump(mode="json")}]
+        return [
+            {
+                "type": build_event_type(build.status, queued="build.started"),
+                "data": build.model_dump(mode="json"),
+            }
+        ]

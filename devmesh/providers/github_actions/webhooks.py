@@ -21,25 +21,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from devmesh.domain.models import BuildStatus
+from devmesh.adapters.webhooks import build_event_type, header
 from devmesh.providers.github_actions.builds import build_of
 from devmesh.providers.github_actions.ids import RunRef
 from devmesh.providers.github_actions.models import WireRun
 
 __all__ = ["GitHubWebhookNormaliser", "GitHubWebhookVerifier", "signature"]
-
-_EVENT_FOR = {
-    BuildStatus.QUEUED: "build.triggered",
-    BuildStatus.RUNNING: "build.started",
-    BuildStatus.SUCCEEDED: "build.completed",
-    BuildStatus.CANCELLED: "build.completed",
-    BuildStatus.FAILED: "build.failed",
-}
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    return next((value for key, value in headers.items() if key.lower() == wanted), None)
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -49,18 +36,18 @@ def signature(secret: str, body: bytes) -> str:
 
 class GitHubWebhookVerifier:
     def verify(self, *, secret: str, headers: Mapping[str, str], body: bytes) -> bool:
-        sent = _header(headers, "X-Hub-Signature-256")
+        sent = header(headers, "X-Hub-Signature-256")
         if not secret or sent is None:
             return False
         return hmac.compare_digest(sent.strip().encode(), signature(secret, body).encode())
 
     def delivery_id(self, headers: Mapping[str, str]) -> str | None:
-        return _header(headers, "X-GitHub-Delivery")
+        return header(headers, "X-GitHub-Delivery")
 
 
 class GitHubWebhookNormaliser:
     def normalise(self, *, headers: Mapping[str, str], payload: Any) -> Sequence[Mapping[str, Any]]:
-        if _header(headers, "X-GitHub-Event") != "workflow_run" or not isinstance(payload, dict):
+        if header(headers, "X-GitHub-Event") != "workflow_run" or not isinstance(payload, dict):
             return []
         repository = payload.get("repository")
         if not isinstance(repository, dict) or not isinstance(repository.get("full_name"), str):
@@ -70,4 +57,4 @@ class GitHubWebhookNormaliser:
         except ValidationError:
             return []
         build = build_of(RunRef(repository["full_name"], run.id), run)
-        return [{"type": _EVENT_FOR[build.status], "data": build.model_dump(mode="json")}]
+        return [{"type": build_event_type(build.status), "data": build.model_dump(mode="json")}]

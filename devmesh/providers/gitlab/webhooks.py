@@ -13,42 +13,25 @@ their own: every job's outcome reaches its pipeline's hook too.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
-from devmesh.domain.models import BuildStatus
+from devmesh.adapters.webhooks import build_event_type, header, same_secret
 from devmesh.providers.gitlab.builds import build_of
 from devmesh.providers.gitlab.ids import PipelineRef
 from devmesh.providers.gitlab.models import WireJob, WirePipeline
 
 __all__ = ["GitLabWebhookNormaliser", "GitLabWebhookVerifier"]
 
-_EVENT_FOR = {
-    BuildStatus.QUEUED: "build.triggered",
-    BuildStatus.RUNNING: "build.started",
-    BuildStatus.SUCCEEDED: "build.completed",
-    BuildStatus.CANCELLED: "build.completed",
-    BuildStatus.FAILED: "build.failed",
-}
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    return next((value for key, value in headers.items() if key.lower() == wanted), None)
-
 
 class GitLabWebhookVerifier:
     def verify(self, *, secret: str, headers: Mapping[str, str], body: bytes) -> bool:
-        sent = _header(headers, "X-Gitlab-Token")
-        if not secret or sent is None:
-            return False
-        return hmac.compare_digest(sent.encode(), secret.encode())
+        return same_secret(secret, header(headers, "X-Gitlab-Token"))
 
     def delivery_id(self, headers: Mapping[str, str]) -> str | None:
-        return _header(headers, "Idempotency-Key") or _header(headers, "X-Gitlab-Event-UUID")
+        return header(headers, "Idempotency-Key") or header(headers, "X-Gitlab-Event-UUID")
 
 
 class GitLabWebhookNormaliser:
@@ -89,4 +72,4 @@ class GitLabWebhookNormaliser:
         except (KeyError, TypeError, ValidationError):
             return []
         build = build_of(PipelineRef(path, pipeline.id), pipeline, jobs)
-        return [{"type": _EVENT_FOR[build.status], "data": build.model_dump(mode="json")}]
+        return [{"type": build_event_type(build.status), "data": build.model_dump(mode="json")}]

@@ -18,14 +18,13 @@ artifacts) are done, and one event per outcome is what a subscriber wants.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote
 
 from pydantic import ValidationError
 
-from devmesh.adapters.webhooks import URL_TOKEN_HEADER
+from devmesh.adapters.webhooks import URL_TOKEN_HEADER, build_event_type, header, same_secret
 from devmesh.domain.errors import UpstreamInvalidArgument
 from devmesh.domain.models import Build, BuildStatus
 from devmesh.providers.jenkins.builds import build_of
@@ -34,26 +33,10 @@ from devmesh.providers.jenkins.models import WireBuild
 
 __all__ = ["JenkinsWebhookNormaliser", "JenkinsWebhookVerifier", "job_of_url"]
 
-_EVENT_FOR = {
-    BuildStatus.QUEUED: "build.triggered",
-    BuildStatus.RUNNING: "build.started",
-    BuildStatus.SUCCEEDED: "build.completed",
-    BuildStatus.CANCELLED: "build.completed",
-    BuildStatus.FAILED: "build.failed",
-}
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    return next((value for key, value in headers.items() if key.lower() == wanted), None)
-
 
 class JenkinsWebhookVerifier:
     def verify(self, *, secret: str, headers: Mapping[str, str], body: bytes) -> bool:
-        sent = _header(headers, URL_TOKEN_HEADER)
-        if not secret or not sent:
-            return False
-        return hmac.compare_digest(sent.encode(), secret.encode())
+        return same_secret(secret, header(headers, URL_TOKEN_HEADER))
 
     def delivery_id(self, headers: Mapping[str, str]) -> str | None:
         return None  # the plugin sends none; the body's digest stands in
@@ -122,4 +105,4 @@ class JenkinsWebhookNormaliser:
         build = _build(payload)
         if build is None:
             return []
-        return [{"type": _EVENT_FOR[build.status], "data": build.model_dump(mode="json")}]
+        return [{"type": build_event_type(build.status), "data": build.model_dump(mode="json")}]

@@ -189,7 +189,7 @@ def test_the_delivery_id_is_the_bodys_id() -> None:
 
 @pytest.mark.parametrize(
     ("status", "event"),
-    [("success", "build.completed"), ("canceled", "build.completed"), ("failed", "build.failed")],
+    [("success", "build.completed"), ("canceled", "build.cancelled"), ("failed", "build.failed")],
 )
 def test_a_completed_workflow_becomes_the_event_of_its_pipelines_build(
     status: str, event: str
