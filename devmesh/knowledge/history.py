@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import ColumnElement, select, text
 
 from devmesh.store.db import Database
 from devmesh.store.rows import ContextRow
@@ -97,20 +97,13 @@ class BuildHistory:
         self, tenant_id: str, tool_id: str, provider: str, project: str
     ) -> list[BuildOutcome]:
         """The project's last final builds on this tool, oldest first."""
-        async with self._db.session() as session:
-            rows = list(
-                await session.scalars(
-                    select(ContextRow)
-                    .where(
-                        ContextRow.tenant_id == tenant_id,
-                        ContextRow.scope == tool_id,
-                        ContextRow.type == build_type(provider),
-                        ContextRow.project == project,
-                    )
-                    .order_by(ContextRow.created_at.desc())
-                    .limit(_HISTORY)
-                )
-            )
+        rows = await self._newest(
+            ContextRow.tenant_id == tenant_id,
+            ContextRow.scope == tool_id,
+            ContextRow.type == build_type(provider),
+            ContextRow.project == project,
+            limit=_HISTORY,
+        )
         return [_outcome(row) for row in reversed(rows)]
 
     async def same_signature(
@@ -118,20 +111,13 @@ class BuildHistory:
     ) -> list[SameFailure]:
         """Earlier analysed failures with this error pattern, newest first, any tool
         of the tenant."""
-        async with self._db.session() as session:
-            rows = list(
-                await session.scalars(
-                    select(ContextRow)
-                    .where(
-                        ContextRow.tenant_id == tenant_id,
-                        ContextRow.signature == signature,
-                        ContextRow.type == FAILURE_ANALYSIS,
-                        ContextRow.subject != exclude_build,
-                    )
-                    .order_by(ContextRow.created_at.desc())
-                    .limit(limit)
-                )
-            )
+        rows = await self._newest(
+            ContextRow.tenant_id == tenant_id,
+            ContextRow.signature == signature,
+            ContextRow.type == FAILURE_ANALYSIS,
+            ContextRow.subject != exclude_build,
+            limit=limit,
+        )
         return [
             SameFailure(
                 build_id=row.subject or "",
@@ -142,6 +128,11 @@ class BuildHistory:
             )
             for row in rows
         ]
+
+    async def _newest(self, *where: ColumnElement[bool], limit: int) -> list[ContextRow]:
+        async with self._db.session() as session:
+            query = select(ContextRow).where(*where).order_by(ContextRow.created_at.desc())
+            return list(await session.scalars(query.limit(limit)))
 
     async def error_pattern(self, tenant_id: str, tool_id: str, build_id: str) -> str | None:
         """The error pattern the analysis found for this build, if it ran."""
