@@ -18,8 +18,9 @@ import httpx
 import pytest
 
 from devmesh.domain.models import Build, Tenant
-from tests.support.buildbot.server import BuildbotServer, run_buildbot
+from tests.support.buildbot.server import BuildbotServer
 from tests.support.live import LiveService, mcp_client, run_service, structured
+from tests.support.pushing import PushingTool, move_tool, pushing_master, register_pushed_tool
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -51,33 +52,15 @@ async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveSe
 
 
 @pytest.fixture(scope="module")
-async def registered(live: LiveService) -> tuple[Tenant, str, str, str]:
-    tenant, key = await live.services.tenants.create_tenant(f"t-{uuid.uuid4().hex[:8]}")
-    async with httpx.AsyncClient(
-        base_url=live.base_url, headers={"Authorization": f"Bearer {key}"}
-    ) as http:
-        created = await http.post(
-            "/api/v1/tools",
-            json={"name": "ci", "provider": "buildbot", "base_url": "http://127.0.0.1:9"},
-        )
-        assert created.status_code == 201, created.text
-        tool_id = created.json()["id"]
-        hook = await http.put(f"/api/v1/tools/{tool_id}/webhook", json={})
-    return tenant, key, tool_id, hook.json()["secret"]
+async def registered(live: LiveService) -> PushingTool:
+    return await register_pushed_tool(live)
 
 
 @pytest.fixture(scope="module")
 def buildbot(
-    tmp_path_factory: pytest.TempPathFactory,
-    live: LiveService,
-    registered: tuple[Tenant, str, str, str],
+    tmp_path_factory: pytest.TempPathFactory, live: LiveService, registered: PushingTool
 ) -> Iterator[BuildbotServer]:
-    _, _, tool_id, secret = registered
-    with run_buildbot(
-        Path(tmp_path_factory.mktemp("buildbot")),
-        hook_url=f"{live.base_url}/api/v1/webhooks/{tool_id}",
-        hook_password=secret,
-    ) as server:
+    with pushing_master(Path(tmp_path_factory.mktemp("buildbot")), live, registered) as server:
         yield server
 
 
@@ -85,16 +68,18 @@ def buildbot(
 async def ci(
     tmp_path_factory: pytest.TempPathFactory,
     live: LiveService,
-    registered: tuple[Tenant, str, str, str],
+    registered: PushingTool,
     buildbot: BuildbotServer,
 ) -> Ci:
-    tenant, key, tool_id, _ = registered
-    async with httpx.AsyncClient(
-        base_url=live.base_url, headers={"Authorization": f"Bearer {key}"}
-    ) as http:
-        moved = await http.patch(f"/api/v1/tools/{tool_id}", json={"base_url": buildbot.base_url})
-    assert moved.status_code == 200, moved.text
-    return Ci(live, buildbot, tenant, key, tool_id, tmp_path_factory.mktemp("flags"))
+    await move_tool(live, registered, buildbot)
+    return Ci(
+        live,
+        buildbot,
+        registered.tenant,
+        registered.key,
+        registered.tool_id,
+        tmp_path_factory.mktemp("flags"),
+    )
 
 
 async def run(ci: Ci, **parameters: Any) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -20,8 +19,9 @@ import pytest
 from sqlalchemy import select
 
 from devmesh.store.rows import BuildWatchRow, WebhookDeliveryRow
-from tests.support.buildbot.server import BuildbotServer, run_buildbot
+from tests.support.buildbot.server import BuildbotServer
 from tests.support.live import LiveService, mcp_client, run_service, structured
+from tests.support.pushing import PushingTool, move_tool, pushing_master, register_pushed_tool
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -50,50 +50,28 @@ async def live(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveSe
 
 
 @pytest.fixture(scope="module")
-async def registered(live: LiveService) -> tuple[str, str, str]:
-    """A tenant's key, its Buildbot tool's id and the tool's generated webhook secret."""
-    _, key = await live.services.tenants.create_tenant(f"t-{uuid.uuid4().hex[:8]}")
-    headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=live.base_url) as http:
-        created = await http.post(
-            "/api/v1/tools",
-            headers=headers,
-            # The master's address is known once it runs; its hook needs the tool id first.
-            json={"name": "ci", "provider": "buildbot", "base_url": "http://127.0.0.1:9"},
-        )
-        assert created.status_code == 201, created.text
-        tool_id = created.json()["id"]
-        hook = await http.put(f"/api/v1/tools/{tool_id}/webhook", json={}, headers=headers)
-        assert hook.status_code == 200, hook.text
-    return key, tool_id, hook.json()["secret"]
+async def registered(live: LiveService) -> PushingTool:
+    return await register_pushed_tool(live)
 
 
 @pytest.fixture(scope="module")
 def buildbot(
-    tmp_path_factory: pytest.TempPathFactory, live: LiveService, registered: tuple[str, str, str]
+    tmp_path_factory: pytest.TempPathFactory, live: LiveService, registered: PushingTool
 ) -> Iterator[BuildbotServer]:
-    _, tool_id, secret = registered
-    with run_buildbot(
-        Path(tmp_path_factory.mktemp("buildbot")),
-        hook_url=f"{live.base_url}/api/v1/webhooks/{tool_id}",
-        hook_password=secret,
-    ) as server:
+    with pushing_master(Path(tmp_path_factory.mktemp("buildbot")), live, registered) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
-async def hooked(
-    live: LiveService, registered: tuple[str, str, str], buildbot: BuildbotServer
-) -> Hooked:
-    key, tool_id, secret = registered
-    async with httpx.AsyncClient(base_url=live.base_url) as http:
-        moved = await http.patch(
-            f"/api/v1/tools/{tool_id}",
-            json={"base_url": buildbot.base_url},
-            headers={"Authorization": f"Bearer {key}"},
-        )
-    assert moved.status_code == 200, moved.text
-    return Hooked(live=live, buildbot=buildbot, key=key, tool_id=tool_id, secret=secret)
+async def hooked(live: LiveService, registered: PushingTool, buildbot: BuildbotServer) -> Hooked:
+    await move_tool(live, registered, buildbot)
+    return Hooked(
+        live=live,
+        buildbot=buildbot,
+        key=registered.key,
+        tool_id=registered.tool_id,
+        secret=registered.secret,
+    )
 
 
 async def trigger(hooked: Hooked, **parameters: Any) -> str:
