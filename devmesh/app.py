@@ -51,7 +51,7 @@ from devmesh.events.streams import RedisEventBus
 from devmesh.events.worker import Worker, route_for
 from devmesh.knowledge.embedding import build_embedder
 from devmesh.knowledge.service import ContextService
-from devmesh.mcp.http import McpHttpEndpoint, resolve_http_caller
+from devmesh.mcp.http import McpHttpEndpoint, resolve_http_caller, resolve_http_view
 from devmesh.mcp.server import build_server
 from devmesh.notifications.notifier import Notifier
 from devmesh.notifications.subscriptions import SubscriptionService
@@ -338,6 +338,8 @@ def create_app(
                 resolve_http_caller,
                 separator=settings.tool_name_separator,
                 tenant_operations=knowledge_operations(services.contexts),
+                resolve_view=resolve_http_view,
+                default_toolsets=frozenset(settings.toolsets),
             )
             app.state.services = services
             app.state.mcp = McpHttpEndpoint(mcp_server, host=settings.host)

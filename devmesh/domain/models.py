@@ -51,6 +51,7 @@ class ApiKey(_Model):
     prefix: str
     created_at: datetime
     revoked_at: datetime | None = None
+    read_only: bool = False
 
 
 class BuildStatus(StrEnum):

@@ -19,6 +19,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy import (
+    false as sa_false,
+)
+from sqlalchemy import (
     true as sa_true,
 )
 from sqlalchemy.engine import Dialect
@@ -101,6 +104,8 @@ class ApiKeyRow(Base):
     secret_hash: Mapped[bytes] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    # A read-only key lists and runs only operations hinted read-only (migration 0014).
+    read_only: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
 
 
 class ToolRow(Base):

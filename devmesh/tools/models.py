@@ -124,6 +124,7 @@ class OperationInfo(BaseModel):
     read_only: bool
     destructive: bool
     idempotent: bool
+    toolset: str | None = None
 
 
 class ProviderInfo(BaseModel):

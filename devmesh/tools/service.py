@@ -32,7 +32,14 @@ from devmesh.adapters.protocols import Adapter
 from devmesh.adapters.registry import Connection, Provider, ProviderRegistry
 from devmesh.adapters.resilience import Resilience, ResiliencePolicy, ToolCall
 from devmesh.adapters.upstream import Redactor
-from devmesh.domain.errors import Conflict, DevMeshError, InvalidInput, NotFound, UnknownTool
+from devmesh.domain.errors import (
+    Conflict,
+    DevMeshError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    UnknownTool,
+)
 from devmesh.domain.events import ToolRef
 from devmesh.domain.limits import MAX_VALIDATION_ERRORS, check_call, shorten
 from devmesh.domain.models import Credentials, Tenant, ToolInstance
@@ -95,6 +102,7 @@ def describe(operation: Operation[Any]) -> OperationInfo:
         read_only=operation.read_only,
         destructive=operation.destructive,
         idempotent=operation.idempotent,
+        toolset=operation.toolset,
     )
 
 
@@ -315,11 +323,14 @@ class ToolService:
         *,
         upstream_token: str | None = None,
         idempotency_key: str | None = None,
+        read_only: bool = False,
     ) -> dict[str, Any]:
         """Run one operation of one of the tenant's tools; returns its JSON result.
 
         With an ``idempotency_key``, a mutating operation runs at most once per key
         and tenant in 24 hours; reads ignore the key, being safe to repeat anyway.
+        ``read_only`` (a read-only key or connection) refuses every operation not
+        hinted read-only, before its arguments are looked at.
         """
         check_call(arguments, upstream_token=upstream_token)
         row = await self._row(tenant, ref)
@@ -330,6 +341,12 @@ class ToolService:
             raise UnknownTool(
                 f"tool {row.name!r} has no operation {operation!r}; it offers: {available}",
                 details={"tool": row.name, "operation": operation},
+            )
+        if read_only and not op.read_only:
+            raise Forbidden(
+                f"{row.name}.{op.name} changes state and this API key or connection is "
+                "read-only; only operations marked read-only may run",
+                details={"tool": row.name, "operation": op.name, "read_only": True},
             )
         try:
             args = op.input_model.model_validate(dict(arguments))

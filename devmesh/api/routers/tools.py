@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Header, Response
+from fastapi import APIRouter, Body, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from devmesh.adapters.resilience import ResiliencePolicy
@@ -138,6 +138,7 @@ async def list_operations(tool: str, tenant: CurrentTenant, tools: Tools) -> lis
     responses=problems(409, 502, 503, 504),
 )
 async def execute(
+    request: Request,
     tool: str,
     operation: str,
     tenant: CurrentTenant,
@@ -153,4 +154,6 @@ async def execute(
         arguments or {},
         upstream_token=upstream_token,
         idempotency_key=idempotency_key,
+        # The gate let a read-only key through; the operation's hint decides.
+        read_only=getattr(request.state, "read_only", False),
     )
