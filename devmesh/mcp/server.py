@@ -153,7 +153,7 @@ def _meta(name: str, description: str, schema: dict[str, Any]) -> types.Tool:
     return types.Tool(
         name=name,
         description=description,
-        input_schema=schema,
+        input_schema=portable_input(schema),
         annotations=types.ToolAnnotations(
             # call_tool runs whatever it is given: the operation's own hints apply.
             read_only_hint=name != _CALL_TOOL,
@@ -319,7 +319,8 @@ def build_server(
         if not 1 <= limit <= _MAX_SEARCH_LIMIT:
             raise InvalidInput(f"limit must be 1 to {_MAX_SEARCH_LIMIT}", field="limit")
         # Every operation the caller may call, not only the listed toolsets.
-        everything = View(toolsets=view.toolsets if view.search else None, read_only=view.read_only)
+        chosen = view.toolsets if view.search else None
+        everything = View(toolsets=chosen or frozenset({ALL}), read_only=view.read_only)
         shown_wide, shown, names = await visible(tenant, everything)
         candidates = [
             Candidate(
@@ -355,7 +356,7 @@ def build_server(
         }
 
     async def toolsets(tenant: Tenant, view: View) -> dict[str, Any]:
-        everything = View(read_only=view.read_only)
+        everything = View(toolsets=frozenset({ALL}), read_only=view.read_only)
         shown_wide, shown, _ = await visible(tenant, everything)
         counts: dict[str, int] = {}
         for name in [o.toolset for o in shown_wide] + [entry_toolset(e) for e in shown]:
