@@ -51,6 +51,7 @@ from devmesh.events.streams import RedisEventBus
 from devmesh.events.worker import Worker, route_for
 from devmesh.knowledge.embedding import build_embedder
 from devmesh.knowledge.service import ContextService
+from devmesh.mcp.changes import ToolListChanges
 from devmesh.mcp.http import McpHttpEndpoint, resolve_http_caller, resolve_http_view
 from devmesh.mcp.server import build_server
 from devmesh.notifications.notifier import Notifier
@@ -333,6 +334,8 @@ def create_app(
                 await stack.enter_async_context(
                     in_background(services.pruner.run, name="devmesh-retention")
                 )
+            changes = ToolListChanges(resolve_http_caller)
+            services.tools.on_catalog_change(changes.publish)
             mcp_server = build_server(
                 services.tools,
                 resolve_http_caller,
@@ -340,6 +343,7 @@ def create_app(
                 tenant_operations=knowledge_operations(services.contexts),
                 resolve_view=resolve_http_view,
                 default_toolsets=frozenset(settings.toolsets),
+                listen=changes.listen,
             )
             app.state.services = services
             app.state.mcp = McpHttpEndpoint(mcp_server, host=settings.host)
@@ -349,7 +353,11 @@ def create_app(
                     database=services.db.engine.url.render_as_string(),
                     providers=services.registry.names(),
                 )
-                yield
+                try:
+                    yield
+                finally:
+                    # Listen streams end with their closing frame, not a dropped line.
+                    changes.close()
         if own_tracing:
             tracer_provider.shutdown()
         _log.info("stopped")

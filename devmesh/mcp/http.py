@@ -96,20 +96,38 @@ class McpHttpEndpoint:
         self._manager = StreamableHTTPSessionManager(
             app=server, json_response=True, stateless=True, security_settings=security
         )
+        # subscriptions/listen answers with a stream of events (tools/list_changed), which
+        # needs SSE; every other request keeps the one JSON body, cheaper to serve.
+        self._streaming = StreamableHTTPSessionManager(
+            app=server, json_response=False, stateless=True, security_settings=security
+        )
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[None]:
-        async with self._manager.run():
+        async with self._manager.run(), self._streaming.run():
             yield
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The gate read the body already; this is a copy in memory, within its cap.
         first = await receive()
-        problem = _invalid_envelope(first.get("body", b""))
+        body = first.get("body", b"")
+        problem = _invalid_envelope(body)
         if problem is not None:
             await _answer_invalid_request(send, problem)
             return
-        await self._manager.handle_request(scope, _prepend(first, receive), send)
+        manager = self._streaming if _LISTEN in body and _is_listen(body) else self._manager
+        await manager.handle_request(scope, _prepend(first, receive), send)
+
+
+_LISTEN = b"subscriptions/listen"
+
+
+def _is_listen(body: bytes) -> bool:
+    try:
+        message = pydantic_core.from_json(body)
+    except ValueError:
+        return False
+    return isinstance(message, dict) and message.get("method") == "subscriptions/listen"
 
 
 def _invalid_envelope(body: bytes) -> str | None:

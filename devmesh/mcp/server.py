@@ -47,6 +47,9 @@ Context = ServerRequestContext[Any, Any]
 CallerResolver = Callable[[Context], Awaitable[tuple[Tenant, str | None]]]
 """Returns the caller's tenant and, when sent, its own upstream token."""
 ViewResolver = Callable[[Context], Awaitable[View]]
+ListenResolver = Callable[
+    [Context, types.SubscriptionsListenRequestParams], Awaitable[types.SubscriptionsListenResult]
+]
 """Returns what the caller's connection sees (toolsets, search mode, read-only)."""
 
 
@@ -257,12 +260,15 @@ def build_server(
     tenant_operations: Sequence[TenantOperation] = (),
     resolve_view: ViewResolver | None = None,
     default_toolsets: frozenset[str] = frozenset({ALL}),
+    listen: ListenResolver | None = None,
 ) -> Server[Any]:
     """``separator`` joins instance and operation in the names tools/list shows;
     ``tenant_operations`` are listed beside every tenant's tool operations.
     ``resolve_view`` says what a connection sees (unset: ``View()``), and
     ``default_toolsets`` what a view that chose no toolsets lists (``all``: every one;
-    otherwise the meta-tools come with them, so the rest stays within reach)."""
+    otherwise the meta-tools come with them, so the rest stays within reach).
+    ``listen`` serves ``subscriptions/listen`` (``devmesh.mcp.changes``), which makes
+    the server announce ``tools.listChanged`` on the 2026-07-28 protocol."""
     tenant_wide = {operation.name: operation for operation in tenant_operations}
     tenant_wide_tools = {operation.name: _tenant_tool(operation) for operation in tenant_operations}
     defaults = default_toolsets
@@ -430,6 +436,7 @@ def build_server(
         cache_hints={"tools/list": CacheHint(ttl_ms=30_000, scope="private")},
         on_list_tools=list_tools,
         on_call_tool=call_tool,
+        on_subscriptions_listen=listen,
         # Mcp-Param-* header checks look only at properties marked x-mcp-header, and
         # no operation's schema has one (a test pins that). Saying so spares every
         # 2026-07-28 tools/call a run of the tools/list handler: a query, thrown away.

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -146,9 +146,24 @@ class ToolService:
         self._catalogs: TTLCache[str, list[CatalogEntry]] | None = (
             TTLCache(maxsize=_CATALOG_CACHE_SIZE, ttl=cache_ttl) if cache_ttl > 0 else None
         )
+        # Told, after a commit, that a tenant's list of tools changed (MCP's
+        # tools/list_changed). In-process only: another replica's listeners miss it.
+        self._catalog_listeners: list[Callable[[Tenant], Awaitable[None]]] = []
         # Adapters keep per-instance state worth reusing (login sessions, resolved
         # schedulers); the key changes whenever the tool or its credentials change.
         self._adapters: OrderedDict[tuple[str, str, str], Adapter] = OrderedDict()
+
+    def on_catalog_change(self, listener: Callable[[Tenant], Awaitable[None]]) -> None:
+        """Call ``listener`` after a tool is registered or removed for a tenant."""
+        self._catalog_listeners.append(listener)
+
+    async def _catalog_changed(self, tenant: Tenant) -> None:
+        for listener in self._catalog_listeners:
+            try:
+                await listener(tenant)
+            except Exception:
+                # A listener's failure must not undo or fail the change itself.
+                _log.exception("catalog_listener_failed")
 
     # --- instances -------------------------------------------------------------
 
@@ -185,6 +200,7 @@ class ToolService:
             ) from exc
         finally:
             self._forget(tenant)
+        await self._catalog_changed(tenant)
         return _instance(row)
 
     async def list_tools(self, tenant: Tenant) -> list[ToolInstance]:
@@ -240,6 +256,7 @@ class ToolService:
                 await session.delete(await _find(session, tenant, ref))
         finally:
             self._forget(tenant)
+        await self._catalog_changed(tenant)
 
     async def set_credentials(self, tenant: Tenant, ref: str, credentials: Credentials) -> None:
         try:

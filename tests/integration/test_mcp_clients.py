@@ -129,7 +129,9 @@ async def test_fastmcps_client_lists_the_tools_and_runs_a_build(
     live: LiveService, buildbot: BuildbotServer
 ) -> None:
     key = await tenant_with_ci(live, buildbot)
-    transport = StreamableHttpTransport(live.mcp_url_all, headers={"Authorization": f"Bearer {key}"})
+    transport = StreamableHttpTransport(
+        live.mcp_url_all, headers={"Authorization": f"Bearer {key}"}
+    )
     async with FastMCPClient(transport, timeout=60) as client:
         names = {tool.name for tool in await client.list_tools()}
         started = await client.call_tool("ci_trigger_build", {"project": "runtests"})
