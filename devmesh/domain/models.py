@@ -304,6 +304,11 @@ class ToolInstance(_Model):
         default_factory=dict, description="The resilience settings that differ from defaults."
     )
     has_credentials: bool = False
+    toolsets: list[str] | None = Field(
+        default=None,
+        description="The toolsets an MCP connection that names none lists of this instance; "
+        "unset: the service's default (the `toolsets` setting).",
+    )
     managed_by: str | None = Field(
         default=None,
         description="'config': declared in the service's configuration file and kept by "

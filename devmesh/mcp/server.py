@@ -293,7 +293,12 @@ def build_server(
             entry
             for entry in catalog
             if view.shows(
-                entry_toolset(entry), read_only=entry.operation.read_only, defaults=defaults
+                entry_toolset(entry),
+                read_only=entry.operation.read_only,
+                # A tenant may choose an instance's defaults itself.
+                defaults=defaults
+                if entry.default_toolsets is None
+                else frozenset(entry.default_toolsets),
             )
         ]
         return shown_wide, shown, names

@@ -122,6 +122,9 @@ class ToolRow(Base):
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     credential_mode: Mapped[str] = mapped_column(String(16), default="either")
     verify_tls: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
+    # The toolsets an MCP connection that names none lists of this instance (0014);
+    # NULL: the service's default.
+    toolsets: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     resilience: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     credentials_key_id: Mapped[str | None] = mapped_column(String(32), default=None)
     credentials_sealed: Mapped[bytes | None] = mapped_column(default=None)

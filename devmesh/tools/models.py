@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    field_validator,
+)
 
 from devmesh.adapters.resilience import ResiliencePolicy
 from devmesh.domain.limits import MAX_CONFIG_BYTES, MAX_PROVIDER_NAME, json_problem
@@ -51,6 +59,16 @@ _CONFIG_HELP = (
 )
 
 
+_TOOLSETS_HELP = (
+    "The toolsets (builds, logs, pipelines, artifacts, an OpenAPI tag; 'all') an MCP "
+    "connection that names none lists of this instance; unset: the service's default."
+)
+ToolsetList = Annotated[
+    list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]],
+    Field(max_length=32),
+]
+
+
 class ToolCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -86,6 +104,7 @@ class ToolCreate(BaseModel):
         description="Deadline, retries, circuit breaker, rate limit and concurrency for calls "
         "to this tool; omitted fields keep their defaults.",
     )
+    toolsets: ToolsetList | None = Field(default=None, description=_TOOLSETS_HELP)
 
     @field_validator("name")
     @classmethod
@@ -113,6 +132,9 @@ class ToolUpdate(BaseModel):
     credential_mode: CredentialMode | None = None
     resilience: ResiliencePolicy | None = Field(
         default=None, description="Replaces the whole policy; omitted fields get defaults."
+    )
+    toolsets: ToolsetList | None = Field(
+        default=None, description=_TOOLSETS_HELP + " Send null to return to the default."
     )
 
 
@@ -144,6 +166,8 @@ class CatalogEntry(BaseModel):
     operation: OperationInfo
     provider_title: str = ""
     provider_description: str = ""
+    # What a connection naming no toolsets lists of this instance; None: the default.
+    default_toolsets: list[str] | None = None
 
     @property
     def qualified_name(self) -> str:

@@ -188,6 +188,7 @@ class ToolService:
             verify_tls=spec.verify_tls,
             credential_mode=spec.credential_mode,
             resilience=spec.resilience.model_dump(exclude_unset=True),
+            toolsets=_lowered(spec.toolsets),
             created_at=now,
             updated_at=now,
         )
@@ -243,12 +244,17 @@ class ToolService:
                     row.verify_tls = changes.verify_tls
                 if changes.resilience is not None:
                     row.resilience = changes.resilience.model_dump(exclude_unset=True)
+                if "toolsets" in changes.model_fields_set:
+                    row.toolsets = _lowered(changes.toolsets)
                 row.updated_at = utcnow()
                 if cleared:
                     _log.info("tool_credentials_cleared", tool=row.name, reason="origin_changed")
-                return ToolUpdated(tool=_instance(row), credentials_cleared=cleared)
+                updated = ToolUpdated(tool=_instance(row), credentials_cleared=cleared)
         finally:
             self._forget(tenant)
+        if "toolsets" in changes.model_fields_set:
+            await self._catalog_changed(tenant)
+        return updated
 
     async def delete_tool(self, tenant: Tenant, ref: str) -> None:
         try:
@@ -309,6 +315,7 @@ class ToolService:
                 operation=describe(op),
                 provider_title=provider.title,
                 provider_description=provider.description,
+                default_toolsets=tool.toolsets,
             )
             for tool in await self.list_tools(tenant)
             if (provider := self._registry.get(tool.provider)) is not None
@@ -619,6 +626,10 @@ def _base_url(provider: Provider, given: object | None) -> str:
     return provider.default_base_url.rstrip("/")
 
 
+def _lowered(toolsets: list[str] | None) -> list[str] | None:
+    return None if toolsets is None else sorted({name.lower() for name in toolsets})
+
+
 def _forget_credentials(row: ToolRow) -> None:
     row.credentials_key_id, row.credentials_sealed, row.credentials_origin = None, None, None
 
@@ -636,6 +647,7 @@ def _instance(row: ToolRow) -> ToolInstance:
         credential_mode=row.credential_mode,  # type: ignore[arg-type]
         resilience=dict(row.resilience or {}),
         has_credentials=row.credentials_sealed is not None,
+        toolsets=row.toolsets,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )

@@ -296,3 +296,41 @@ async def test_a_read_only_key_is_refused_every_change_on_rest_with_403(
     assert response.status_code == 403
     assert response.json()["code"] == "forbidden"
     assert still_there.status_code == 200
+
+
+async def test_a_tools_own_default_toolsets_are_listed_to_a_connection_naming_none(
+    app: FastAPI, client: httpx.AsyncClient, services: Services
+) -> None:
+    key = await tenant_with_tools(client, services, "acme")
+    changed = await client.patch(
+        "/api/v1/tools/ci", json={"toolsets": ["builds", "Logs"]}, headers=bearer(key)
+    )
+    listed = await names(app, key)
+    chosen = await names(app, key, "?toolsets=pipelines")
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["toolsets"] == ["builds", "logs"]
+    assert {"ci_trigger_build", "ci_get_build_logs"} | META | KNOWLEDGE <= listed
+    assert not listed & {"ci_get_artifacts", "gl_trigger_build"}
+    # A connection that names toolsets gets those, whatever the instance's defaults.
+    assert "ci_trigger_build" not in chosen
+
+
+async def test_setting_a_tools_toolsets_to_null_returns_it_to_the_default(
+    app: FastAPI, client: httpx.AsyncClient, services: Services
+) -> None:
+    key = await tenant_with_tools(client, services, "acme")
+    await client.patch("/api/v1/tools/ci", json={"toolsets": ["builds"]}, headers=bearer(key))
+    reset = await client.patch("/api/v1/tools/ci", json={"toolsets": None}, headers=bearer(key))
+    assert reset.json()["toolsets"] is None
+    assert await names(app, key) == META | KNOWLEDGE
+
+
+async def test_a_malformed_toolset_name_is_422_naming_the_field(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    _, key = await services.tenants.create_tenant("acme")
+    response = await client.post(
+        "/api/v1/tools", json={**TOOLS[0], "toolsets": ["builds", "no spaces"]}, headers=bearer(key)
+    )
+    assert response.status_code == 422
+    assert "toolsets" in response.text

@@ -45,6 +45,11 @@ class ToolRead(BaseModel):
     credential_mode: Literal["stored", "passthrough", "either"]
     resilience: ResiliencePolicy
     has_credentials: bool
+    toolsets: list[str] | None = Field(
+        default=None,
+        description="The toolsets an MCP connection that names none lists of this tool; "
+        "unset: the service's default.",
+    )
     managed_by: Literal["config"] | None = Field(
         default=None,
         description="'config': declared in the service's configuration file; `devmesh apply` "

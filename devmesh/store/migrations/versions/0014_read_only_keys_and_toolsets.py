@@ -1,4 +1,4 @@
-"""API keys may be issued read-only
+"""API keys may be issued read-only; tool instances may name their default toolsets
 
 Revision ID: 0014
 Revises: 0011
@@ -22,8 +22,13 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("read_only", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+    # NULL: the instance lists what the service's `toolsets` setting says.
+    with op.batch_alter_table("tools") as batch:
+        batch.add_column(sa.Column("toolsets", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("tools") as batch:
+        batch.drop_column("toolsets")
     with op.batch_alter_table("api_keys") as batch:
         batch.drop_column("read_only")
