@@ -204,8 +204,9 @@ _META = [
 
 
 def _compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """A search result's input schema: what a call needs, without the JSON Schema
-    bookkeeping (titles, ``additionalProperties``) an agent does not act on."""
+    """A search result's input schema: the portable form tools/list would show (no
+    references), without the bookkeeping (titles) an agent does not act on."""
+    schema = portable_input(schema)
     properties = {
         name: {key: value for key, value in spec.items() if key != "title"}
         for name, spec in schema.get("properties", {}).items()

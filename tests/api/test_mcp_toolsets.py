@@ -334,3 +334,17 @@ async def test_a_malformed_toolset_name_is_422_naming_the_field(
     )
     assert response.status_code == 422
     assert "toolsets" in response.text
+
+
+async def test_search_results_carry_portable_schemas_without_references(
+    app: FastAPI, client: httpx.AsyncClient, services: Services
+) -> None:
+    key = await tenant_with_tools(client, services, "acme")
+    async with connected(app, key, "?mode=search") as mcp:
+        found = answer(
+            await mcp.call_tool("search_tools", {"query": "list builds by status", "limit": 20})
+        )["tools"]
+    schemas = {tool["name"]: tool["input_schema"] for tool in found}
+    status = schemas["ci_list_builds"]["properties"]["status"]
+    assert "$ref" not in json.dumps(schemas)
+    assert status["enum"] == ["queued", "running", "succeeded", "failed", "cancelled"]
