@@ -170,7 +170,13 @@ def mcp_stdio(
             separator=settings.tool_name_separator,
             tenant_operations=knowledge_operations(services.contexts),
             view=View(
-                search=settings.mcp_mode == "search", read_only=caller.read_only or read_only
+                # Set for this process (DEVMESH_TOOLSETS): its choice, as ?toolsets= is
+                # a connection's; unset: the defaults, with the search meta-tools.
+                toolsets=frozenset(settings.toolsets)
+                if "toolsets" in settings.model_fields_set
+                else None,
+                search=settings.mcp_mode == "search",
+                read_only=caller.read_only or read_only,
             ),
             default_toolsets=frozenset(settings.toolsets),
         )

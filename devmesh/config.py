@@ -471,8 +471,8 @@ class Settings(BaseModel):
         default_factory=lambda: ["knowledge"],
         description="The toolsets an MCP connection lists when it names none "
         "(builds, logs, pipelines, artifacts, knowledge, an OpenAPI tag; 'all' for every "
-        "operation), beside search_tools and call_tool, which reach the rest. devmesh mcp "
-        "(stdio) lists these: DEVMESH_TOOLSETS=builds,logs.",
+        "operation), beside search_tools and call_tool, which reach the rest. Given for "
+        "devmesh mcp (stdio), it lists exactly these: DEVMESH_TOOLSETS=builds,logs.",
     )
     mcp_mode: Literal["tools", "search"] = Field(
         default="tools",
