@@ -29,6 +29,7 @@ import mcp_types as types
 from mcp.server.caching import CacheHint
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
 
 from devmesh.domain.errors import DevMeshError, Forbidden, InvalidInput, UnknownTool
 from devmesh.domain.models import Tenant
@@ -308,7 +309,11 @@ def build_server(
         ctx: Context, params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         tenant, _ = await resolve_caller(ctx)
-        view = await view_of(ctx)
+        try:
+            view = await view_of(ctx)
+        except DevMeshError as exc:
+            # A bad ?mode= or ?toolsets=: the client's request is wrong, not the server.
+            raise MCPError(types.INVALID_PARAMS, exc.message, data=exc.details) from None
         meta = list(_META) if lists_meta(view) else []
         if view.search:
             return types.ListToolsResult(tools=meta)

@@ -19,6 +19,7 @@ import pytest
 from fastapi import FastAPI
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from devmesh.app import Services
 from devmesh.mcp.dialects import check
@@ -348,3 +349,14 @@ async def test_search_results_carry_portable_schemas_without_references(
     status = schemas["ci_list_builds"]["properties"]["status"]
     assert "$ref" not in json.dumps(schemas)
     assert status["enum"] == ["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+async def test_listing_with_an_unknown_mode_is_an_invalid_params_error_naming_it(
+    app: FastAPI, client: httpx.AsyncClient, services: Services
+) -> None:
+    key = await tenant_with_tools(client, services, "acme")
+    async with connected(app, key, "?mode=everything") as mcp:
+        with pytest.raises(MCPError) as raised:
+            await mcp.list_tools()
+    assert raised.value.error.code == types.INVALID_PARAMS
+    assert raised.value.error.data == {"field": "mode"}
