@@ -344,6 +344,11 @@ def create_app(
                 resolve_view=resolve_http_view,
                 default_toolsets=frozenset(settings.toolsets),
                 listen=changes.listen,
+                # A local model costs microseconds a search; an embeddings API would cost
+                # a request on every search_tools call, so words alone rank then.
+                embed=None
+                if settings.knowledge.embedder == "openai"
+                else services.contexts.embedder.embed,
             )
             app.state.services = services
             app.state.mcp = McpHttpEndpoint(mcp_server, host=settings.host)

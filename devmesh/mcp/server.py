@@ -26,6 +26,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import mcp_types as types
+import numpy as np
+import numpy.typing as npt
+from cachetools import LRUCache
 from mcp.server.caching import CacheHint
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
@@ -39,7 +42,7 @@ from devmesh.tools.models import CatalogEntry, ProviderInfo
 from devmesh.tools.naming import CANONICAL_SEPARATOR, Separator, ToolNames
 from devmesh.tools.service import ToolService
 from devmesh.tools.tenant_wide import TenantOperation
-from devmesh.tools.tool_search import Candidate, rank
+from devmesh.tools.tool_search import Candidate, rank, words
 from devmesh.tools.toolsets import ALL, View, entry_toolset
 
 __all__ = ["META_TOOLS", "CallerResolver", "ViewResolver", "build_server"]
@@ -48,6 +51,8 @@ Context = ServerRequestContext[Any, Any]
 CallerResolver = Callable[[Context], Awaitable[tuple[Tenant, str | None]]]
 """Returns the caller's tenant and, when sent, its own upstream token."""
 ViewResolver = Callable[[Context], Awaitable[View]]
+Embed = Callable[[Sequence[str]], Awaitable["npt.NDArray[np.float32]"]]
+"""Texts to unit-length rows (the knowledge layer's embedder), for search_tools."""
 ListenResolver = Callable[
     [Context, types.SubscriptionsListenRequestParams], Awaitable[types.SubscriptionsListenResult]
 ]
@@ -150,6 +155,7 @@ _CALL_TOOL = "call_tool"
 _LIST_TOOLSETS = "list_toolsets"
 META_TOOLS = (_SEARCH_TOOLS, _CALL_TOOL, _LIST_TOOLSETS)
 _SEARCH_LIMIT = 5
+_VECTOR_CACHE_SIZE = 10_000
 _MAX_SEARCH_LIMIT = 20
 
 
@@ -263,6 +269,7 @@ def build_server(
     resolve_view: ViewResolver | None = None,
     default_toolsets: frozenset[str] = frozenset({ALL}),
     listen: ListenResolver | None = None,
+    embed: Embed | None = None,
 ) -> Server[Any]:
     """``separator`` joins instance and operation in the names tools/list shows;
     ``tenant_operations`` are listed beside every tenant's tool operations.
@@ -270,10 +277,22 @@ def build_server(
     ``default_toolsets`` what a view that chose no toolsets lists (``all``: every one;
     otherwise the meta-tools come with them, so the rest stays within reach).
     ``listen`` serves ``subscriptions/listen`` (``devmesh.mcp.changes``), which makes
-    the server announce ``tools.listChanged`` on the 2026-07-28 protocol."""
+    the server announce ``tools.listChanged`` on the 2026-07-28 protocol. ``embed``
+    adds meaning to search_tools' ranking (``devmesh.tools.tool_search``)."""
     tenant_wide = {operation.name: operation for operation in tenant_operations}
     tenant_wide_tools = {operation.name: _tenant_tool(operation) for operation in tenant_operations}
     defaults = default_toolsets
+    # An operation's text changes only with the code or a tool's provider: embed once.
+    vectors: LRUCache[str, npt.NDArray[np.float32]] = LRUCache(maxsize=_VECTOR_CACHE_SIZE)
+
+    async def similarity(query: str, texts: list[str]) -> list[float] | None:
+        if embed is None:
+            return None
+        missing = [text for text in dict.fromkeys(texts) if text not in vectors]
+        rows = await embed([query, *missing])
+        for text, row in zip(missing, rows[1:], strict=True):
+            vectors[text] = row
+        return [float(vectors[text] @ rows[0]) for text in texts]
 
     async def view_of(ctx: Context) -> View:
         return await resolve_view(ctx) if resolve_view is not None else View()
@@ -356,7 +375,8 @@ def build_server(
             )
             for entry in shown
         ]
-        found = rank(candidates, query, limit=limit)
+        texts = [f"{' '.join(words(c.name))} {c.text}" for c in candidates]
+        found = rank(candidates, query, limit=limit, similarity=await similarity(query, texts))
         descriptions = {
             **{operation.name: operation.summary for operation in shown_wide},
             **{names.name(entry): _description(entry) for entry in shown},

@@ -360,3 +360,13 @@ async def test_listing_with_an_unknown_mode_is_an_invalid_params_error_naming_it
             await mcp.list_tools()
     assert raised.value.error.code == types.INVALID_PARAMS
     assert raised.value.error.data == {"field": "mode"}
+
+
+async def test_search_tools_finds_an_operation_by_a_paraphrase_through_the_embedder(
+    app: FastAPI, client: httpx.AsyncClient, services: Services
+) -> None:
+    key = await tenant_with_tools(client, services, "acme")
+    async with connected(app, key, "?mode=search") as mcp:
+        found = answer(await mcp.call_tool("search_tools", {"query": "rerun the job"}))["tools"]
+    # No word of the query is in retry_build's name, summary or parameters.
+    assert found[0]["name"].endswith("_retry_build")

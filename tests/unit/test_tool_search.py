@@ -45,3 +45,15 @@ def test_rank_returns_at_most_limit_and_nothing_for_an_empty_query() -> None:
     many = [candidate(f"t{i}_list_builds", "Recent builds") for i in range(10)]
     assert len(rank(many, "builds", limit=3)) == 3
     assert rank(many, "  ", limit=3) == []
+
+
+def test_similarity_brings_in_an_operation_sharing_no_word_and_words_still_rank_first() -> None:
+    candidates = [
+        candidate("ci_retry_build", "Run a finished build again"),
+        candidate("ci_cancel_build", "Stop a running build"),
+        candidate("ci_trigger_build", "Start a build"),
+    ]
+    by_meaning = rank(candidates, "rerun it", limit=3, similarity=[0.6, 0.2, 0.4])
+    by_name = rank(candidates, "trigger", limit=3, similarity=[0.6, 0.2, 0.4])
+    assert [c.name for c in by_meaning] == ["ci_retry_build", "ci_trigger_build"]
+    assert by_name[0].name == "ci_trigger_build"
