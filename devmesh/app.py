@@ -53,7 +53,8 @@ from devmesh.events.worker import Worker, route_for
 from devmesh.knowledge.embedding import build_embedder
 from devmesh.knowledge.history import BuildHistory
 from devmesh.knowledge.service import ContextService
-from devmesh.mcp.http import McpHttpEndpoint, resolve_http_caller
+from devmesh.mcp.changes import ToolListChanges
+from devmesh.mcp.http import McpHttpEndpoint, resolve_http_caller, resolve_http_view
 from devmesh.mcp.server import build_server
 from devmesh.notifications.notifier import Notifier
 from devmesh.notifications.subscriptions import SubscriptionService
@@ -350,11 +351,21 @@ def create_app(
                 await stack.enter_async_context(
                     in_background(services.pruner.run, name="devmesh-retention")
                 )
+            changes = ToolListChanges(resolve_http_caller)
+            services.tools.on_catalog_change(changes.publish)
             mcp_server = build_server(
                 services.tools,
                 resolve_http_caller,
                 separator=settings.tool_name_separator,
                 tenant_operations=knowledge_operations(services.contexts, services.learning),
+                resolve_view=resolve_http_view,
+                default_toolsets=frozenset(settings.toolsets),
+                listen=changes.listen,
+                # A local model costs microseconds a search; an embeddings API would cost
+                # a request on every search_tools call, so words alone rank then.
+                embed=None
+                if settings.knowledge.embedder == "openai"
+                else services.contexts.embedder.embed,
             )
             app.state.services = services
             app.state.mcp = McpHttpEndpoint(mcp_server, host=settings.host)
@@ -364,7 +375,11 @@ def create_app(
                     database=services.db.engine.url.render_as_string(),
                     providers=services.registry.names(),
                 )
-                yield
+                try:
+                    yield
+                finally:
+                    # Listen streams end with their closing frame, not a dropped line.
+                    changes.close()
         if own_tracing:
             tracer_provider.shutdown()
         _log.info("stopped")

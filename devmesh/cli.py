@@ -28,6 +28,7 @@ from devmesh.observability.logging import configure_logging
 from devmesh.serving import uvicorn_config
 from devmesh.tools.context_operations import knowledge_operations
 from devmesh.tools.declared import DeclaredTools
+from devmesh.tools.toolsets import View
 
 __all__ = ["main"]
 
@@ -145,18 +146,39 @@ def serve(
     default=None,
     help="Your own token for the tools, instead of stored credentials.",
 )
+@click.option(
+    "--read-only",
+    is_flag=True,
+    help="List and run only read-only operations (a read-only key is so anyway).",
+)
 @click.pass_context
-def mcp_stdio(ctx: click.Context, api_key: str, upstream_token: str | None) -> None:
-    """Serve MCP on stdin/stdout for the tenant the API key names."""
+def mcp_stdio(
+    ctx: click.Context, api_key: str, upstream_token: str | None, read_only: bool
+) -> None:
+    """Serve MCP on stdin/stdout for the tenant the API key names.
+
+    It lists the toolsets of DEVMESH_TOOLSETS (setting ``toolsets``), or only the
+    search meta-tools with DEVMESH_MCP_MODE=search."""
 
     async def work(services: Services) -> None:
-        tenant = await services.tenants.authenticate(api_key)
+        caller = await services.tenants.identify(api_key)
+        settings = services.settings
         await serve_stdio(
             services.tools,
-            tenant,
+            caller.tenant,
             upstream_token=upstream_token,
-            separator=services.settings.tool_name_separator,
+            separator=settings.tool_name_separator,
             tenant_operations=knowledge_operations(services.contexts, services.learning),
+            view=View(
+                # Set for this process (DEVMESH_TOOLSETS): its choice, as ?toolsets= is
+                # a connection's; unset: the defaults, with the search meta-tools.
+                toolsets=frozenset(settings.toolsets)
+                if "toolsets" in settings.model_fields_set
+                else None,
+                search=settings.mcp_mode == "search",
+                read_only=caller.read_only or read_only,
+            ),
+            default_toolsets=frozenset(settings.toolsets),
         )
 
     _run(ctx, work)
@@ -218,16 +240,22 @@ def keys() -> None:
 @keys.command("create")
 @click.argument("tenant")
 @click.option("--name", default="default", show_default=True, help="A label for the key.")
+@click.option(
+    "--read-only",
+    is_flag=True,
+    help="The key lists and runs only read-only operations and changes nothing.",
+)
 @click.pass_context
-def keys_create(ctx: click.Context, tenant: str, name: str) -> None:
+def keys_create(ctx: click.Context, tenant: str, name: str, read_only: bool) -> None:
     """Create an API key for TENANT (id or name); the key is shown only once."""
 
-    async def work(services: Services) -> dict[str, str]:
-        key, plaintext = await services.tenants.create_key(tenant, name=name)
+    async def work(services: Services) -> dict[str, str | bool]:
+        key, plaintext = await services.tenants.create_key(tenant, name=name, read_only=read_only)
         return {
             "key_id": key.id,
             "tenant_id": key.tenant_id,
             "name": key.name,
+            "read_only": key.read_only,
             "api_key": plaintext,
         }
 

@@ -34,6 +34,7 @@ __all__ = ["ConfigError", "DeclaredTool", "Settings", "load_settings"]
 
 DEFAULT_CONFIG_FILE = Path("configs/config.yaml")
 _ENV_PREFIX = "DEVMESH_"
+_TOOLSET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -477,6 +478,19 @@ class Settings(BaseModel):
         "ci.trigger_build for clients that allow dots. tools/call accepts the dotted "
         "form either way.",
     )
+    toolsets: list[str] = Field(
+        default_factory=lambda: ["knowledge"],
+        description="The toolsets an MCP connection lists when it names none "
+        "(builds, logs, pipelines, artifacts, knowledge, an OpenAPI tag; 'all' for every "
+        "operation), beside search_tools and call_tool, which reach the rest. Given for "
+        "devmesh mcp (stdio), it lists exactly these: DEVMESH_TOOLSETS=builds,logs.",
+    )
+    mcp_mode: Literal["tools", "search"] = Field(
+        default="tools",
+        description="What devmesh mcp (stdio) lists: 'tools' (the toolsets) or 'search' "
+        "(only search_tools, call_tool and list_toolsets). HTTP clients choose per "
+        "connection with /mcp?mode=search.",
+    )
     logging: LoggingSettings = LoggingSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     tracing: TracingSettings = TracingSettings()
@@ -489,6 +503,22 @@ class Settings(BaseModel):
     adapters: AdaptersSettings = AdaptersSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
     database: DatabaseSettings = DatabaseSettings()
+
+    @field_validator("toolsets", mode="before")
+    @classmethod
+    def _toolset_list(cls, value: Any) -> Any:
+        # From the environment a list comes as one string: "builds,logs".
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("toolsets")
+    @classmethod
+    def _toolset_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _TOOLSET.match(name):
+                raise ValueError(f"{name!r} is not a toolset name")
+        return value
 
     @field_validator("database_url")
     @classmethod

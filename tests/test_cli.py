@@ -140,3 +140,11 @@ def test_events_list_show_and_dlq_print_json_for_the_operator(run: Run, tmp_path
     assert dead == []
     assert missing.exit_code == 1
     assert "no dead letter" in last_line(missing.stderr)
+
+
+def test_keys_create_read_only_issues_a_key_that_lists_as_read_only(run: Run) -> None:
+    run("tenants", "create", "acme")
+    created = json.loads(run("keys", "create", "acme", "--name", "ro", "--read-only").stdout)
+    listed = {k["name"]: k["read_only"] for k in json.loads(run("keys", "list", "acme").stdout)}
+    assert created["read_only"] is True
+    assert listed == {"default": False, "ro": True}

@@ -6,6 +6,9 @@ standard operations are defined here once, in groups by the protocol they need:
 ``CI_OPERATIONS`` over ``CIAdapter``, ``PIPELINE_OPERATIONS`` over
 ``PipelineAdapter``, ``ARTIFACT_OPERATIONS`` over ``ArtifactAdapter``. A provider
 lists the groups (or single operations) it offers and may add its own.
+
+Each standard operation names its toolset, the set a client chooses to see
+(``devmesh.tools.toolsets``): builds, logs, pipelines or artifacts.
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ class Operation(Generic[A]):
     idempotent: bool = False
     # The adapter methods ``run`` calls; the registry checks the adapter has them.
     requires: tuple[str, ...] = ()
+    # The set a client picks it by (``devmesh.tools.toolsets``): ``builds``, ``logs``,
+    # ``pipelines``, ``artifacts``, or an OpenAPI tag. ``None``: the provider's own.
+    toolset: str | None = None
 
 
 class BuildRef(_Input):
@@ -149,6 +155,7 @@ async def _search(adapter: CIAdapter, args: SearchBuildLogsInput) -> LogSearchRe
 CI_OPERATIONS: tuple[Operation[CIAdapter], ...] = (
     Operation(
         name="trigger_build",
+        toolset="builds",
         requires=("trigger_build",),
         summary="Start a build of a project; returns the build, queued or running.",
         input_model=TriggerBuildInput,
@@ -157,6 +164,7 @@ CI_OPERATIONS: tuple[Operation[CIAdapter], ...] = (
     ),
     Operation(
         name="get_build_status",
+        toolset="builds",
         requires=("get_build",),
         summary="A build's status, timing and links.",
         input_model=BuildRef,
@@ -167,6 +175,7 @@ CI_OPERATIONS: tuple[Operation[CIAdapter], ...] = (
     ),
     Operation(
         name="list_builds",
+        toolset="builds",
         requires=("list_builds",),
         summary="Recent builds, newest first, optionally by project and status.",
         input_model=ListBuildsInput,
@@ -177,6 +186,7 @@ CI_OPERATIONS: tuple[Operation[CIAdapter], ...] = (
     ),
     Operation(
         name="list_failed_builds",
+        toolset="builds",
         requires=("list_builds",),
         summary="Recent failed builds, newest first.",
         input_model=ListFailedBuildsInput,
@@ -187,6 +197,7 @@ CI_OPERATIONS: tuple[Operation[CIAdapter], ...] = (
     ),
     Operation(
         name="get_build_logs",
+        toolset="logs",
         requires=("read_log_lines",),
         summary="A build's log: the last N lines, or a page from a cursor; never unbounded.",
         input_model=GetBuildLogsInput,
@@ -197,6 +208,7 @@ CI_OPERATIONS: tuple[Operation[CIAdapter], ...] = (
     ),
     Operation(
         name="search_build_logs",
+        toolset="logs",
         requires=("read_log_lines",),
         summary="Find lines matching a regular expression in a build's log, with context.",
         input_model=SearchBuildLogsInput,
@@ -207,6 +219,7 @@ CI_OPERATIONS: tuple[Operation[CIAdapter], ...] = (
     ),
     Operation(
         name="cancel_build",
+        toolset="builds",
         requires=("cancel_build",),
         summary="Stop a running build or drop a queued one.",
         input_model=BuildRef,
@@ -217,6 +230,7 @@ CI_OPERATIONS: tuple[Operation[CIAdapter], ...] = (
     ),
     Operation(
         name="retry_build",
+        toolset="builds",
         requires=("retry_build",),
         summary="Run a finished build again with the same inputs; returns the new build.",
         input_model=BuildRef,
@@ -268,6 +282,7 @@ async def _get_pipeline(adapter: PipelineAdapter, args: PipelineRunRef) -> Pipel
 PIPELINE_OPERATIONS: tuple[Operation[PipelineAdapter], ...] = (
     Operation(
         name="list_pipelines",
+        toolset="pipelines",
         requires=("list_pipelines",),
         summary="The pipelines trigger_pipeline can start, with their projects and parameters.",
         input_model=ListPipelinesInput,
@@ -278,6 +293,7 @@ PIPELINE_OPERATIONS: tuple[Operation[PipelineAdapter], ...] = (
     ),
     Operation(
         name="trigger_pipeline",
+        toolset="pipelines",
         requires=("trigger_pipeline",),
         summary="Start a pipeline: one build of each of its projects; returns the run, queued.",
         input_model=TriggerPipelineInput,
@@ -286,6 +302,7 @@ PIPELINE_OPERATIONS: tuple[Operation[PipelineAdapter], ...] = (
     ),
     Operation(
         name="get_pipeline",
+        toolset="pipelines",
         requires=("get_pipeline_run",),
         summary="A pipeline run's overall status and each of its builds.",
         input_model=PipelineRunRef,
@@ -342,6 +359,7 @@ async def _download_artifact(
 ARTIFACT_OPERATIONS: tuple[Operation[ArtifactAdapter], ...] = (
     Operation(
         name="get_artifacts",
+        toolset="artifacts",
         requires=("list_artifacts",),
         summary="The files a build left: stored files, step logs, and links it published.",
         input_model=BuildRef,
@@ -352,6 +370,7 @@ ARTIFACT_OPERATIONS: tuple[Operation[ArtifactAdapter], ...] = (
     ),
     Operation(
         name="download_artifact",
+        toolset="artifacts",
         requires=("read_artifact",),
         summary="Read part of an artifact: up to max_bytes from offset, as text or base64; "
         "never the whole file unasked.",

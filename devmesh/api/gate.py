@@ -32,8 +32,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from devmesh.api.errors import problem_body, problem_headers, status_for
 from devmesh.config import HttpSettings
-from devmesh.domain.errors import DevMeshError, Unauthorized
-from devmesh.domain.models import Tenant
+from devmesh.domain.errors import DevMeshError, Forbidden, Unauthorized
+from devmesh.security.tenants import Caller
 
 __all__ = ["IngressGate", "Refusal", "bearer_token", "send_problem"]
 
@@ -117,7 +117,11 @@ class IngressGate:
                 send = _counting_failures(scope, send, address)
             elif path.startswith(_AUTHENTICATED):
                 face = "rest" if path.startswith("/api/") else "mcp"
-                scope.setdefault("state", {})["tenant"] = await _admit(scope, face=face)
+                caller = await _admit(scope, face=face)
+                state = scope.setdefault("state", {})
+                state["tenant"], state["read_only"] = caller.tenant, caller.read_only
+                if caller.read_only and face == "rest":
+                    _check_read_only(scope)
             if has_body:
                 receive = _replay(await self._read_body(receive), receive)
         except Refusal as refusal:
@@ -184,21 +188,43 @@ class IngressGate:
         )
 
 
-async def _admit(scope: Scope, *, face: str) -> Tenant:
+# What a read-only key may send besides GET: running an operation (the tool service
+# refuses one not hinted read-only, naming it) and searching contexts.
+_READ_ONLY_POSTS = (
+    re.compile(r"/api/v1/tools/[^/]+/operations/[^/]+"),
+    re.compile(r"/api/v1/contexts/search"),
+)
+
+
+def _check_read_only(scope: Scope) -> None:
+    """Refuse a read-only key's request that would change something."""
+    method, path = scope["method"], scope["path"]
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if method == "POST" and any(pattern.fullmatch(path) for pattern in _READ_ONLY_POSTS):
+        return
+    raise Refusal(
+        403,
+        Forbidden.code,
+        f"this API key is read-only: {method} {path} would change something",
+    )
+
+
+async def _admit(scope: Scope, *, face: str) -> Caller:
     services = scope["app"].state.services
     try:
         token = bearer_token(scope["headers"])
         address = (scope.get("client") or ("unknown", 0))[0]
         await services.rate_limiter.check_failures(address=address, raw_key=token, face=face)
         try:
-            tenant: Tenant = await services.tenants.authenticate(token)
+            caller: Caller = await services.tenants.identify(token)
         except Unauthorized:
             await services.rate_limiter.count_failure(address=address, raw_key=token)
             raise
         await services.rate_limiter.check(token, face=face)
     except DevMeshError as exc:
         raise Refusal.of(exc) from exc
-    return tenant
+    return caller
 
 
 async def _admit_webhook(scope: Scope) -> str:

@@ -30,6 +30,7 @@ _PUBLIC_PREFIX = "/api/v1/webhooks/"
 _DESCRIPTIONS = {
     400: "The request is malformed.",
     401: "No API key, or one that is wrong or revoked.",
+    403: "The API key is read-only and this would change something.",
     404: "No such thing for this tenant.",
     409: "It conflicts with what is stored.",
     413: "The request body is too large.",
@@ -97,11 +98,14 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"description": _DESCRIPTIONS[status]} for status in statuses}
 
 
-def _common(path: str, operation: dict[str, Any]) -> set[int]:
+def _common(path: str, method: str, operation: dict[str, Any]) -> set[int]:
     if not path.startswith(_API_PREFIX):
         return set()
     # Authentication, the inbound rate limit and the database stand before every route.
     statuses = {400, 401, 429, 503}
+    if method != "get" and not path.startswith(_PUBLIC_PREFIX):
+        # A read-only key is refused anything that changes state (api/gate.py).
+        statuses.add(403)
     if "{" in path:
         statuses.add(404)
     if operation.get("parameters") or "requestBody" in operation:
@@ -134,13 +138,15 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     for path, item in schema.get("paths", {}).items():
-        for operation in item.values():
+        for method, operation in item.items():
             if path.startswith(_PUBLIC_PREFIX):
                 operation["security"] = []
             elif path.startswith(_API_PREFIX):
                 operation["security"] = [{_SCHEME: []}]
             responses: dict[str, Any] = operation.setdefault("responses", {})
-            statuses = _common(path, operation) | {int(s) for s in responses if int(s) >= 400}
+            statuses = _common(path, method, operation) | {
+                int(s) for s in responses if int(s) >= 400
+            }
             for status in sorted(statuses):
                 responses[str(status)] = _problem_response(status, responses.get(str(status)))
     return schema

@@ -51,6 +51,7 @@ class ApiKey(_Model):
     prefix: str
     created_at: datetime
     revoked_at: datetime | None = None
+    read_only: bool = False
 
 
 class BuildStatus(StrEnum):
@@ -306,6 +307,11 @@ class ToolInstance(_Model):
         default_factory=dict, description="The auto-retry settings that differ from defaults."
     )
     has_credentials: bool = False
+    toolsets: list[str] | None = Field(
+        default=None,
+        description="The toolsets an MCP connection that names none lists of this instance; "
+        "unset: the service's default (the `toolsets` setting).",
+    )
     managed_by: str | None = Field(
         default=None,
         description="'config': declared in the service's configuration file and kept by "

@@ -60,6 +60,11 @@ class ContextService:
 
     # --- storing -----------------------------------------------------------------
 
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder contexts and logs are indexed with (search_tools uses it too)."""
+        return self._embedder
+
     async def store_context(
         self,
         tenant_id: str,

@@ -7,6 +7,11 @@ too), so any replica behind a load balancer can answer any request. The gate
 read the body within its cap; the tenant waits in ``scope["state"]``. Only POST
 is routed here: a stateless server has no stream to offer on GET and no session
 to end on DELETE, so both are 405 with ``Allow: POST``.
+
+What a connection sees comes from its URL or headers, so a client configures it
+once: ``/mcp?toolsets=builds,logs`` (or ``X-Devmesh-Toolsets``), ``?mode=search``
+(``X-Devmesh-Mode``), ``?read_only=true`` (``X-Devmesh-Read-Only``); a read-only
+API key is read-only whatever the connection asks.
 """
 
 from __future__ import annotations
@@ -23,11 +28,15 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
-from devmesh.domain.errors import Unauthorized
+from devmesh.domain.errors import InvalidInput, Unauthorized
 from devmesh.domain.models import Tenant
 from devmesh.mcp.server import Context
+from devmesh.tools.toolsets import View, parse_toolsets
 
-__all__ = ["McpHttpEndpoint", "resolve_http_caller"]
+__all__ = ["McpHttpEndpoint", "resolve_http_caller", "resolve_http_view"]
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _INVALID_REQUEST = -32600
@@ -39,6 +48,29 @@ async def resolve_http_caller(ctx: Context) -> tuple[Tenant, str | None]:
         raise Unauthorized("no HTTP request to authenticate")
     tenant: Tenant = request.state.tenant
     return tenant, request.headers.get("x-upstream-token") or None
+
+
+async def resolve_http_view(ctx: Context) -> View:
+    """The connection's view: the query string first, then the headers."""
+    request = ctx.request
+    if not isinstance(request, Request):
+        raise Unauthorized("no HTTP request to authenticate")
+
+    def given(name: str, header: str) -> str | None:
+        value = request.query_params.get(name)
+        return value if value is not None else request.headers.get(header)
+
+    toolsets = parse_toolsets(given("toolsets", "x-devmesh-toolsets"), field="toolsets")
+    mode = (given("mode", "x-devmesh-mode") or "tools").strip().lower()
+    if mode not in ("tools", "search"):
+        raise InvalidInput("mode must be 'tools' or 'search'", field="mode")
+    asked = (given("read_only", "x-devmesh-read-only") or "").strip().lower()
+    if asked not in _TRUE + _FALSE:
+        raise InvalidInput("read_only must be true or false", field="read_only")
+    key_read_only: bool = getattr(request.state, "read_only", False)
+    return View(
+        toolsets=toolsets, search=mode == "search", read_only=key_read_only or asked in _TRUE
+    )
 
 
 class McpHttpEndpoint:
@@ -64,20 +96,38 @@ class McpHttpEndpoint:
         self._manager = StreamableHTTPSessionManager(
             app=server, json_response=True, stateless=True, security_settings=security
         )
+        # subscriptions/listen answers with a stream of events (tools/list_changed), which
+        # needs SSE; every other request keeps the one JSON body, cheaper to serve.
+        self._streaming = StreamableHTTPSessionManager(
+            app=server, json_response=False, stateless=True, security_settings=security
+        )
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[None]:
-        async with self._manager.run():
+        async with self._manager.run(), self._streaming.run():
             yield
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The gate read the body already; this is a copy in memory, within its cap.
         first = await receive()
-        problem = _invalid_envelope(first.get("body", b""))
+        body = first.get("body", b"")
+        problem = _invalid_envelope(body)
         if problem is not None:
             await _answer_invalid_request(send, problem)
             return
-        await self._manager.handle_request(scope, _prepend(first, receive), send)
+        manager = self._streaming if _LISTEN in body and _is_listen(body) else self._manager
+        await manager.handle_request(scope, _prepend(first, receive), send)
+
+
+_LISTEN = b"subscriptions/listen"
+
+
+def _is_listen(body: bytes) -> bool:
+    try:
+        message = pydantic_core.from_json(body)
+    except ValueError:
+        return False
+    return isinstance(message, dict) and message.get("method") == "subscriptions/listen"
 
 
 def _invalid_envelope(body: bytes) -> str | None:

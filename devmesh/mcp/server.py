@@ -12,6 +12,11 @@ Every tool passes through ``_tool``, which names it (``devmesh.tools.naming``:
 Tenant-wide operations (``devmesh.tools.tenant_wide``: ``search_contexts``,
 ``get_context``…) come first in every tenant's list, under their own names,
 through the same schema rules.
+
+What a connection lists is its view (``devmesh.tools.toolsets``): the toolsets it
+chose, or the defaults beside the meta-tools; in search mode the meta-tools alone
+(``search_tools``, ``call_tool``, ``list_toolsets``); read-only, only the
+operations hinted read-only, and only those run.
 """
 
 from __future__ import annotations
@@ -21,11 +26,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import mcp_types as types
+import numpy as np
+import numpy.typing as npt
+from cachetools import LRUCache
 from mcp.server.caching import CacheHint
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
 
-from devmesh.domain.errors import DevMeshError, InvalidInput, UnknownTool
+from devmesh.domain.errors import DevMeshError, Forbidden, InvalidInput, UnknownTool
 from devmesh.domain.models import Tenant
 from devmesh.mcp.errors import error_result, internal_error_result
 from devmesh.mcp.schemas import portable_input, portable_output
@@ -33,12 +42,21 @@ from devmesh.tools.models import CatalogEntry, ProviderInfo
 from devmesh.tools.naming import CANONICAL_SEPARATOR, Separator, ToolNames
 from devmesh.tools.service import ToolService
 from devmesh.tools.tenant_wide import TenantOperation
+from devmesh.tools.tool_search import Candidate, rank, words
+from devmesh.tools.toolsets import ALL, View, entry_toolset
 
-__all__ = ["CallerResolver", "build_server"]
+__all__ = ["META_TOOLS", "CallerResolver", "ViewResolver", "build_server"]
 
 Context = ServerRequestContext[Any, Any]
 CallerResolver = Callable[[Context], Awaitable[tuple[Tenant, str | None]]]
 """Returns the caller's tenant and, when sent, its own upstream token."""
+ViewResolver = Callable[[Context], Awaitable[View]]
+Embed = Callable[[Sequence[str]], Awaitable["npt.NDArray[np.float32]"]]
+"""Texts to unit-length rows (the knowledge layer's embedder), for search_tools."""
+ListenResolver = Callable[
+    [Context, types.SubscriptionsListenRequestParams], Awaitable[types.SubscriptionsListenResult]
+]
+"""Returns what the caller's connection sees (toolsets, search mode, read-only)."""
 
 
 def instructions(separator: Separator, providers: Sequence[ProviderInfo] = ()) -> str:
@@ -132,6 +150,94 @@ def _tenant_tool(operation: TenantOperation) -> types.Tool:
     )
 
 
+_SEARCH_TOOLS = "search_tools"
+_CALL_TOOL = "call_tool"
+_LIST_TOOLSETS = "list_toolsets"
+META_TOOLS = (_SEARCH_TOOLS, _CALL_TOOL, _LIST_TOOLSETS)
+_SEARCH_LIMIT = 5
+_VECTOR_CACHE_SIZE = 10_000
+_MAX_SEARCH_LIMIT = 20
+
+
+def _meta(name: str, description: str, schema: dict[str, Any]) -> types.Tool:
+    return types.Tool(
+        name=name,
+        description=description,
+        input_schema=portable_input(schema),
+        annotations=types.ToolAnnotations(
+            # call_tool runs whatever it is given: the operation's own hints apply.
+            read_only_hint=name != _CALL_TOOL,
+            open_world_hint=name == _CALL_TOOL,
+        ),
+    )
+
+
+_META = [
+    _meta(
+        _SEARCH_TOOLS,
+        "Find the operations for a task among all your DevOps tools (e.g. 'trigger a build "
+        "of app on ci'): the best matches, with the arguments each takes. Run one with "
+        "call_tool.",
+        {
+            "type": "object",
+            "properties": {
+                "query": {"type": "string", "minLength": 1, "description": "What to do."},
+                "limit": {"type": "integer", "minimum": 1, "maximum": _MAX_SEARCH_LIMIT},
+            },
+            "required": ["query"],
+            "additionalProperties": False,
+        },
+    ),
+    _meta(
+        _CALL_TOOL,
+        "Run an operation search_tools found, by its name, with its arguments.",
+        {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "arguments": {"type": "object"},
+            },
+            "required": ["name"],
+            "additionalProperties": False,
+        },
+    ),
+    _meta(
+        _LIST_TOOLSETS,
+        "The toolsets of your tools (builds, logs, pipelines, ...) and how many "
+        "operations each holds; connect with ?toolsets=... to list one in full.",
+        {"type": "object", "properties": {}, "additionalProperties": False},
+    ),
+]
+
+
+def _compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A search result's input schema: the portable form tools/list would show (no
+    references), without the bookkeeping (titles) an agent does not act on."""
+    schema = portable_input(schema)
+    properties = {
+        name: {key: value for key, value in spec.items() if key != "title"}
+        for name, spec in schema.get("properties", {}).items()
+    }
+    compact: dict[str, Any] = {"properties": properties}
+    if schema.get("required"):
+        compact["required"] = schema["required"]
+    return compact
+
+
+def _answer(result: dict[str, Any]) -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[types.TextContent(text=json.dumps(result))], structured_content=result
+    )
+
+
+def _read_only_refusal(name: str) -> Forbidden:
+    return Forbidden(
+        f"{name} changes state and this connection is read-only (a read-only API key or "
+        "?read_only=true); only operations marked read-only may run",
+        details={"tool": name, "read_only": True},
+    )
+
+
 async def _resolve(
     tools: ToolService, tenant: Tenant, name: str, separator: Separator
 ) -> tuple[str, str]:
@@ -160,54 +266,196 @@ def build_server(
     *,
     separator: Separator = "_",
     tenant_operations: Sequence[TenantOperation] = (),
+    resolve_view: ViewResolver | None = None,
+    default_toolsets: frozenset[str] = frozenset({ALL}),
+    listen: ListenResolver | None = None,
+    embed: Embed | None = None,
 ) -> Server[Any]:
     """``separator`` joins instance and operation in the names tools/list shows;
-    ``tenant_operations`` are listed beside every tenant's tool operations."""
+    ``tenant_operations`` are listed beside every tenant's tool operations.
+    ``resolve_view`` says what a connection sees (unset: ``View()``), and
+    ``default_toolsets`` what a view that chose no toolsets lists (``all``: every one;
+    otherwise the meta-tools come with them, so the rest stays within reach).
+    ``listen`` serves ``subscriptions/listen`` (``devmesh.mcp.changes``), which makes
+    the server announce ``tools.listChanged`` on the 2026-07-28 protocol. ``embed``
+    adds meaning to search_tools' ranking (``devmesh.tools.tool_search``)."""
     tenant_wide = {operation.name: operation for operation in tenant_operations}
-    tenant_wide_tools = [_tenant_tool(operation) for operation in tenant_operations]
+    tenant_wide_tools = {operation.name: _tenant_tool(operation) for operation in tenant_operations}
+    defaults = default_toolsets
+    # An operation's text changes only with the code or a tool's provider: embed once.
+    vectors: LRUCache[str, npt.NDArray[np.float32]] = LRUCache(maxsize=_VECTOR_CACHE_SIZE)
+
+    async def similarity(query: str, texts: list[str]) -> list[float] | None:
+        if embed is None:
+            return None
+        missing = [text for text in dict.fromkeys(texts) if text not in vectors]
+        rows = await embed([query, *missing])
+        for text, row in zip(missing, rows[1:], strict=True):
+            vectors[text] = row
+        return [float(vectors[text] @ rows[0]) for text in texts]
+
+    async def view_of(ctx: Context) -> View:
+        return await resolve_view(ctx) if resolve_view is not None else View()
+
+    def lists_meta(view: View) -> bool:
+        return view.search or (view.toolsets is None and ALL not in defaults)
+
+    async def visible(
+        tenant: Tenant, view: View
+    ) -> tuple[list[TenantOperation], list[CatalogEntry], ToolNames]:
+        catalog = await tools.catalog(tenant)
+        names = ToolNames(catalog, separator=separator)
+        shown_wide = [
+            operation
+            for operation in tenant_operations
+            if view.shows(operation.toolset, read_only=operation.read_only, defaults=defaults)
+        ]
+        shown = [
+            entry
+            for entry in catalog
+            if view.shows(
+                entry_toolset(entry),
+                read_only=entry.operation.read_only,
+                # A tenant may choose an instance's defaults itself.
+                defaults=defaults
+                if entry.default_toolsets is None
+                else frozenset(entry.default_toolsets),
+            )
+        ]
+        return shown_wide, shown, names
 
     async def list_tools(
         ctx: Context, params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         tenant, _ = await resolve_caller(ctx)
-        catalog = await tools.catalog(tenant)
-        names = ToolNames(catalog, separator=separator)
+        try:
+            view = await view_of(ctx)
+        except DevMeshError as exc:
+            # A bad ?mode= or ?toolsets=: the client's request is wrong, not the server.
+            raise MCPError(types.INVALID_PARAMS, exc.message, data=exc.details) from None
+        meta = list(_META) if lists_meta(view) else []
+        if view.search:
+            return types.ListToolsResult(tools=meta)
+        shown_wide, shown, names = await visible(tenant, view)
         return types.ListToolsResult(
-            tools=[*tenant_wide_tools, *(_tool(entry, names) for entry in catalog)]
+            tools=[
+                *meta,
+                *(tenant_wide_tools[operation.name] for operation in shown_wide),
+                *(_tool(entry, names) for entry in shown),
+            ]
+        )
+
+    async def search(tenant: Tenant, view: View, arguments: dict[str, Any]) -> dict[str, Any]:
+        query = arguments.get("query")
+        limit = arguments.get("limit", _SEARCH_LIMIT)
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInput("query must be a non-empty string", field="query")
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise InvalidInput("limit must be an integer", field="limit")
+        if not 1 <= limit <= _MAX_SEARCH_LIMIT:
+            raise InvalidInput(f"limit must be 1 to {_MAX_SEARCH_LIMIT}", field="limit")
+        # Every operation the caller may call, not only the listed toolsets.
+        chosen = view.toolsets if view.search else None
+        everything = View(toolsets=chosen or frozenset({ALL}), read_only=view.read_only)
+        shown_wide, shown, names = await visible(tenant, everything)
+        candidates = [
+            Candidate(
+                name=operation.name,
+                text=f"{operation.summary} {operation.toolset}",
+                input_schema=operation.input_schema(),
+            )
+            for operation in shown_wide
+        ] + [
+            Candidate(
+                name=names.name(entry),
+                text=f"{entry.tool} {entry.operation.name} {entry_toolset(entry)} "
+                f"{entry.operation.summary} {entry.provider_title or entry.provider} "
+                f"{'read-only' if entry.operation.read_only else ''}",
+                input_schema=_input_schema(entry),
+            )
+            for entry in shown
+        ]
+        texts = [f"{' '.join(words(c.name))} {c.text}" for c in candidates]
+        found = rank(candidates, query, limit=limit, similarity=await similarity(query, texts))
+        descriptions = {
+            **{operation.name: operation.summary for operation in shown_wide},
+            **{names.name(entry): _description(entry) for entry in shown},
+        }
+        return {
+            "tools": [
+                {
+                    "name": candidate.name,
+                    "description": descriptions[candidate.name],
+                    "input_schema": _compact_schema(candidate.input_schema),
+                }
+                for candidate in found
+            ]
+        }
+
+    async def toolsets(tenant: Tenant, view: View) -> dict[str, Any]:
+        everything = View(toolsets=frozenset({ALL}), read_only=view.read_only)
+        shown_wide, shown, _ = await visible(tenant, everything)
+        counts: dict[str, int] = {}
+        for name in [o.toolset for o in shown_wide] + [entry_toolset(e) for e in shown]:
+            counts[name] = counts.get(name, 0) + 1
+        return {
+            "toolsets": [
+                {"name": name, "operations": count, "default": name in defaults}
+                for name, count in sorted(counts.items())
+            ]
+        }
+
+    async def run(
+        tenant: Tenant,
+        upstream_token: str | None,
+        view: View,
+        name: str,
+        arguments: dict[str, Any],
+    ) -> dict[str, Any]:
+        key = arguments.pop(_IDEMPOTENCY_KEY, None)
+        if (tenant_operation := tenant_wide.get(name)) is not None:
+            if view.read_only and not tenant_operation.read_only:
+                raise _read_only_refusal(name)
+            if key is not None:
+                arguments[_IDEMPOTENCY_KEY] = key
+            return await tenant_operation.execute(tenant, arguments)
+        instance, operation = await _resolve(tools, tenant, name, separator)
+        if key is not None and not isinstance(key, str):
+            raise InvalidInput("idempotency_key must be a string", field=_IDEMPOTENCY_KEY)
+        return await tools.execute(
+            tenant,
+            instance,
+            operation,
+            arguments,
+            upstream_token=upstream_token,
+            idempotency_key=key,
+            read_only=view.read_only,
         )
 
     async def call_tool(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
         tenant, upstream_token = await resolve_caller(ctx)
         arguments = dict(params.arguments or {})
-        key = arguments.pop(_IDEMPOTENCY_KEY, None)
+        name = params.name
         try:
-            if (tenant_operation := tenant_wide.get(params.name)) is not None:
-                if key is not None:
-                    arguments[_IDEMPOTENCY_KEY] = key
-                result = await tenant_operation.execute(tenant, arguments)
-                return types.CallToolResult(
-                    content=[types.TextContent(text=json.dumps(result))],
-                    structured_content=result,
-                )
-            instance, operation = await _resolve(tools, tenant, params.name, separator)
-            if key is not None and not isinstance(key, str):
-                raise InvalidInput("idempotency_key must be a string", field=_IDEMPOTENCY_KEY)
-            result = await tools.execute(
-                tenant,
-                instance,
-                operation,
-                arguments,
-                upstream_token=upstream_token,
-                idempotency_key=key,
-            )
+            view = await view_of(ctx)
+            if name in META_TOOLS and name not in tenant_wide and lists_meta(view):
+                if name == _SEARCH_TOOLS:
+                    return _answer(await search(tenant, view, arguments))
+                if name == _LIST_TOOLSETS:
+                    return _answer(await toolsets(tenant, view))
+                name = arguments.get("name")  # type: ignore[assignment]
+                inner = arguments.get("arguments", {})
+                if not isinstance(name, str) or not name:
+                    raise InvalidInput("name must be a tool name search_tools found", field="name")
+                if not isinstance(inner, dict):
+                    raise InvalidInput("arguments must be an object", field="arguments")
+                arguments = dict(inner)
+            result = await run(tenant, upstream_token, view, name, arguments)
         except DevMeshError as exc:
             return error_result(exc)
         except Exception:
             return internal_error_result(params.name)
-        return types.CallToolResult(
-            content=[types.TextContent(text=json.dumps(result))],
-            structured_content=result,
-        )
+        return _answer(result)
 
     return Server(
         "developer-mesh",
@@ -219,6 +467,7 @@ def build_server(
         cache_hints={"tools/list": CacheHint(ttl_ms=30_000, scope="private")},
         on_list_tools=list_tools,
         on_call_tool=call_tool,
+        on_subscriptions_listen=listen,
         # Mcp-Param-* header checks look only at properties marked x-mcp-header, and
         # no operation's schema has one (a test pins that). Saying so spares every
         # 2026-07-28 tools/call a run of the tools/list handler: a query, thrown away.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from dataclasses import dataclass
 
 from cachetools import TTLCache
 from sqlalchemy import select
@@ -17,7 +18,7 @@ from devmesh.security.apikeys import generate_key, split_key, verify_secret
 from devmesh.store.db import Database
 from devmesh.store.rows import ApiKeyRow, TenantRow, utcnow
 
-__all__ = ["TenantService"]
+__all__ = ["Caller", "TenantService"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -34,10 +35,19 @@ def _key(row: ApiKeyRow) -> ApiKey:
         prefix=row.prefix,
         created_at=row.created_at,
         revoked_at=row.revoked_at,
+        read_only=row.read_only,
     )
 
 
 _CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who presented a key: its tenant, and whether the key is read-only."""
+
+    tenant: Tenant
+    read_only: bool = False
 
 
 class TenantService:
@@ -47,7 +57,7 @@ class TenantService:
         accept it until their entry expires."""
         self._db = db
         # Keyed by a digest of the presented key, so the plaintext is not kept around.
-        self._known: TTLCache[str, tuple[Tenant, str]] | None = (
+        self._known: TTLCache[str, tuple[Caller, str]] | None = (
             TTLCache(maxsize=_CACHE_SIZE, ttl=cache_ttl) if cache_ttl > 0 else None
         )
 
@@ -80,10 +90,13 @@ class TenantService:
         async with self._db.session() as session:
             return _tenant(await _find_tenant(session, ref))
 
-    async def create_key(self, tenant_ref: str, *, name: str = "default") -> tuple[ApiKey, str]:
+    async def create_key(
+        self, tenant_ref: str, *, name: str = "default", read_only: bool = False
+    ) -> tuple[ApiKey, str]:
+        """A new key; ``read_only`` keys list and run only read-only operations."""
         async with self._db.session() as session:
             tenant = await _find_tenant(session, tenant_ref)
-            row, plaintext = _new_key_row(tenant.id, name=name)
+            row, plaintext = _new_key_row(tenant.id, name=name, read_only=read_only)
             session.add(row)
         return _key(row), plaintext
 
@@ -122,6 +135,11 @@ class TenantService:
 
     async def authenticate(self, raw_key: str) -> Tenant:
         """The tenant a presented key belongs to; ``Unauthorized`` for anything else."""
+        return (await self.identify(raw_key)).tenant
+
+    async def identify(self, raw_key: str) -> Caller:
+        """The tenant a presented key belongs to and what the key may do;
+        ``Unauthorized`` for anything else."""
         digest = hashlib.sha256(raw_key.encode()).hexdigest()
         if self._known is not None and (known := self._known.get(digest)) is not None:
             return known[0]
@@ -144,13 +162,13 @@ class TenantService:
             raise Unauthorized("invalid API key")
         if key_row.revoked_at is not None:
             raise Unauthorized("API key has been revoked")
-        tenant = _tenant(tenant_row)
+        caller = Caller(tenant=_tenant(tenant_row), read_only=key_row.read_only)
         if self._known is not None:
-            self._known[digest] = (tenant, prefix)
-        return tenant
+            self._known[digest] = (caller, prefix)
+        return caller
 
 
-def _new_key_row(tenant_id: str, *, name: str) -> tuple[ApiKeyRow, str]:
+def _new_key_row(tenant_id: str, *, name: str, read_only: bool = False) -> tuple[ApiKeyRow, str]:
     generated = generate_key()
     row = ApiKeyRow(
         id=str(uuid.uuid4()),
@@ -160,6 +178,7 @@ def _new_key_row(tenant_id: str, *, name: str) -> tuple[ApiKeyRow, str]:
         salt=generated.salt,
         secret_hash=generated.secret_hash,
         created_at=utcnow(),
+        read_only=read_only,
     )
     return row, generated.plaintext
 

@@ -19,6 +19,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy import (
+    false as sa_false,
+)
+from sqlalchemy import (
     true as sa_true,
 )
 from sqlalchemy.engine import Dialect
@@ -102,6 +105,8 @@ class ApiKeyRow(Base):
     secret_hash: Mapped[bytes] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    # A read-only key lists and runs only operations hinted read-only (migration 0014).
+    read_only: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
 
 
 class ToolRow(Base):
@@ -118,6 +123,9 @@ class ToolRow(Base):
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     credential_mode: Mapped[str] = mapped_column(String(16), default="either")
     verify_tls: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
+    # The toolsets an MCP connection that names none lists of this instance (0014);
+    # NULL: the service's default.
+    toolsets: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     resilience: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     auto_retry: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     credentials_key_id: Mapped[str | None] = mapped_column(String(32), default=None)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    field_validator,
+)
 
 from devmesh.adapters.resilience import ResiliencePolicy
 from devmesh.domain.limits import MAX_CONFIG_BYTES, MAX_PROVIDER_NAME, json_problem
@@ -75,6 +83,16 @@ class AutoRetryPolicy(BaseModel):
     )
 
 
+_TOOLSETS_HELP = (
+    "The toolsets (builds, logs, pipelines, artifacts, an OpenAPI tag; 'all') an MCP "
+    "connection that names none lists of this instance; unset: the service's default."
+)
+ToolsetList = Annotated[
+    list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]],
+    Field(max_length=32),
+]
+
+
 class ToolCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -114,6 +132,7 @@ class ToolCreate(BaseModel):
         default_factory=AutoRetryPolicy,
         description="Whether the worker retries this tool's flaky failures by itself.",
     )
+    toolsets: ToolsetList | None = Field(default=None, description=_TOOLSETS_HELP)
 
     @field_validator("name")
     @classmethod
@@ -145,6 +164,9 @@ class ToolUpdate(BaseModel):
     auto_retry: AutoRetryPolicy | None = Field(
         default=None, description="Replaces the whole policy; omitted fields get defaults."
     )
+    toolsets: ToolsetList | None = Field(
+        default=None, description=_TOOLSETS_HELP + " Send null to return to the default."
+    )
 
 
 class OperationInfo(BaseModel):
@@ -155,6 +177,7 @@ class OperationInfo(BaseModel):
     read_only: bool
     destructive: bool
     idempotent: bool
+    toolset: str | None = None
 
 
 class ProviderInfo(BaseModel):
@@ -174,6 +197,8 @@ class CatalogEntry(BaseModel):
     operation: OperationInfo
     provider_title: str = ""
     provider_description: str = ""
+    # What a connection naming no toolsets lists of this instance; None: the default.
+    default_toolsets: list[str] | None = None
 
     @property
     def qualified_name(self) -> str:

@@ -32,7 +32,14 @@ from devmesh.adapters.protocols import Adapter
 from devmesh.adapters.registry import Connection, Provider, ProviderRegistry
 from devmesh.adapters.resilience import Resilience, ResiliencePolicy, ToolCall
 from devmesh.adapters.upstream import Redactor
-from devmesh.domain.errors import Conflict, DevMeshError, InvalidInput, NotFound, UnknownTool
+from devmesh.domain.errors import (
+    Conflict,
+    DevMeshError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    UnknownTool,
+)
 from devmesh.domain.events import ToolRef
 from devmesh.domain.limits import MAX_VALIDATION_ERRORS, check_call, shorten
 from devmesh.domain.models import Credentials, LogLine, Tenant, ToolInstance
@@ -105,6 +112,7 @@ def describe(operation: Operation[Any]) -> OperationInfo:
         read_only=operation.read_only,
         destructive=operation.destructive,
         idempotent=operation.idempotent,
+        toolset=operation.toolset,
     )
 
 
@@ -151,9 +159,24 @@ class ToolService:
         self._catalogs: TTLCache[str, list[CatalogEntry]] | None = (
             TTLCache(maxsize=_CATALOG_CACHE_SIZE, ttl=cache_ttl) if cache_ttl > 0 else None
         )
+        # Told, after a commit, that a tenant's list of tools changed (MCP's
+        # tools/list_changed). In-process only: another replica's listeners miss it.
+        self._catalog_listeners: list[Callable[[Tenant], Awaitable[None]]] = []
         # Adapters keep per-instance state worth reusing (login sessions, resolved
         # schedulers); the key changes whenever the tool or its credentials change.
         self._adapters: OrderedDict[tuple[str, str, str], Adapter] = OrderedDict()
+
+    def on_catalog_change(self, listener: Callable[[Tenant], Awaitable[None]]) -> None:
+        """Call ``listener`` after a tool is registered or removed for a tenant."""
+        self._catalog_listeners.append(listener)
+
+    async def _catalog_changed(self, tenant: Tenant) -> None:
+        for listener in self._catalog_listeners:
+            try:
+                await listener(tenant)
+            except Exception:
+                # A listener's failure must not undo or fail the change itself.
+                _log.exception("catalog_listener_failed")
 
     # --- instances -------------------------------------------------------------
 
@@ -179,6 +202,7 @@ class ToolService:
             credential_mode=spec.credential_mode,
             resilience=spec.resilience.model_dump(exclude_unset=True),
             auto_retry=spec.auto_retry.model_dump(exclude_unset=True),
+            toolsets=_lowered(spec.toolsets),
             created_at=now,
             updated_at=now,
         )
@@ -191,6 +215,7 @@ class ToolService:
             ) from exc
         finally:
             self._forget(tenant)
+        await self._catalog_changed(tenant)
         return _instance(row)
 
     async def list_tools(self, tenant: Tenant) -> list[ToolInstance]:
@@ -235,12 +260,17 @@ class ToolService:
                     row.resilience = changes.resilience.model_dump(exclude_unset=True)
                 if changes.auto_retry is not None:
                     row.auto_retry = changes.auto_retry.model_dump(exclude_unset=True)
+                if "toolsets" in changes.model_fields_set:
+                    row.toolsets = _lowered(changes.toolsets)
                 row.updated_at = utcnow()
                 if cleared:
                     _log.info("tool_credentials_cleared", tool=row.name, reason="origin_changed")
-                return ToolUpdated(tool=_instance(row), credentials_cleared=cleared)
+                updated = ToolUpdated(tool=_instance(row), credentials_cleared=cleared)
         finally:
             self._forget(tenant)
+        if "toolsets" in changes.model_fields_set:
+            await self._catalog_changed(tenant)
+        return updated
 
     async def delete_tool(self, tenant: Tenant, ref: str) -> None:
         try:
@@ -248,6 +278,7 @@ class ToolService:
                 await session.delete(await _find(session, tenant, ref))
         finally:
             self._forget(tenant)
+        await self._catalog_changed(tenant)
 
     async def set_credentials(self, tenant: Tenant, ref: str, credentials: Credentials) -> None:
         try:
@@ -300,6 +331,7 @@ class ToolService:
                 operation=describe(op),
                 provider_title=provider.title,
                 provider_description=provider.description,
+                default_toolsets=tool.toolsets,
             )
             for tool in await self.list_tools(tenant)
             if (provider := self._registry.get(tool.provider)) is not None
@@ -331,11 +363,14 @@ class ToolService:
         *,
         upstream_token: str | None = None,
         idempotency_key: str | None = None,
+        read_only: bool = False,
     ) -> dict[str, Any]:
         """Run one operation of one of the tenant's tools; returns its JSON result.
 
         With an ``idempotency_key``, a mutating operation runs at most once per key
         and tenant in 24 hours; reads ignore the key, being safe to repeat anyway.
+        ``read_only`` (a read-only key or connection) refuses every operation not
+        hinted read-only, before its arguments are looked at.
         """
         check_call(arguments, upstream_token=upstream_token)
         row = await self._row(tenant, ref)
@@ -346,6 +381,12 @@ class ToolService:
             raise UnknownTool(
                 f"tool {row.name!r} has no operation {operation!r}; it offers: {available}",
                 details={"tool": row.name, "operation": operation},
+            )
+        if read_only and not op.read_only:
+            raise Forbidden(
+                f"{row.name}.{op.name} changes state and this API key or connection is "
+                "read-only; only operations marked read-only may run",
+                details={"tool": row.name, "operation": op.name, "read_only": True},
             )
         try:
             args = op.input_model.model_validate(dict(arguments))
@@ -634,6 +675,10 @@ def _base_url(provider: Provider, given: object | None) -> str:
     return provider.default_base_url.rstrip("/")
 
 
+def _lowered(toolsets: list[str] | None) -> list[str] | None:
+    return None if toolsets is None else sorted({name.lower() for name in toolsets})
+
+
 def _forget_credentials(row: ToolRow) -> None:
     row.credentials_key_id, row.credentials_sealed, row.credentials_origin = None, None, None
 
@@ -652,6 +697,7 @@ def _instance(row: ToolRow) -> ToolInstance:
         resilience=dict(row.resilience or {}),
         auto_retry=dict(row.auto_retry or {}),
         has_credentials=row.credentials_sealed is not None,
+        toolsets=row.toolsets,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )

@@ -38,6 +38,8 @@ class TenantOperation:
     read_only: bool = True
     destructive: bool = False
     idempotent: bool = True
+    # The toolset a client picks it by (``devmesh.tools.toolsets``).
+    toolset: str = "knowledge"
 
     def input_schema(self) -> dict[str, Any]:
         return self.input_model.model_json_schema()

@@ -39,9 +39,9 @@ async def test_tools_list_shows_only_the_callers_tools_in_a_stable_order(
 ) -> None:
     first = await tenant_with_ci(live, buildbot)
     _, second = await live.services.tenants.create_tenant(f"t-{uuid.uuid4().hex[:8]}")
-    async with mcp_client(live.mcp_url, first) as client:
+    async with mcp_client(live.mcp_url_all, first) as client:
         names = [tool.name for tool in (await client.list_tools()).tools]
-    async with mcp_client(live.mcp_url, second) as client:
+    async with mcp_client(live.mcp_url_all, second) as client:
         bare = [tool.name for tool in (await client.list_tools()).tools]
     # A tenant without tools sees only the tenant-wide ones (knowledge), listed first.
     assert bare == [
@@ -60,7 +60,7 @@ async def test_tools_carry_schemas_and_annotations(
     live: LiveService, buildbot: BuildbotServer
 ) -> None:
     key = await tenant_with_ci(live, buildbot)
-    async with mcp_client(live.mcp_url, key) as client:
+    async with mcp_client(live.mcp_url_all, key) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     trigger, logs, cancel = (
         tools["ci_trigger_build"],
@@ -77,7 +77,7 @@ async def test_tools_list_shows_the_pipeline_and_artifact_tools_with_schemas(
     live: LiveService, buildbot: BuildbotServer
 ) -> None:
     key = await tenant_with_ci(live, buildbot)
-    async with mcp_client(live.mcp_url, key) as client:
+    async with mcp_client(live.mcp_url_all, key) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     new = {
         "ci_list_pipelines",
@@ -109,7 +109,7 @@ async def test_an_agent_runs_a_pipeline_and_pages_through_an_artifact(
     live: LiveService, buildbot: BuildbotServer
 ) -> None:
     key = await tenant_with_ci(live, buildbot)
-    async with mcp_client(live.mcp_url, key) as client:
+    async with mcp_client(live.mcp_url_all, key) as client:
         pipelines = structured(await client.call_tool("ci_list_pipelines", {}))["pipelines"]
         run = structured(await client.call_tool("ci_trigger_pipeline", {"pipeline": "release"}))
         deadline = time.monotonic() + POLL_DEADLINE
@@ -174,7 +174,7 @@ async def test_another_tenant_can_neither_see_nor_call_the_tool(
                 )
                 assert response.status_code == 404, (method, path, response.text)
                 assert response.headers["content-type"] == "application/problem+json"
-    async with mcp_client(live.mcp_url, stranger) as client:
+    async with mcp_client(live.mcp_url_all, stranger) as client:
         result = await client.call_tool("ci.list_builds", {})
     assert result.is_error is True
     assert error_payload(result)["error"] == "unknown_tool"
@@ -210,7 +210,7 @@ async def test_bad_input_is_a_clear_4xx_on_rest_and_an_error_result_on_mcp(
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == code
-    async with mcp_client(live.mcp_url, key) as client:
+    async with mcp_client(live.mcp_url_all, key) as client:
         result = await client.call_tool(tool, arguments)
     assert result.is_error is True
     assert error_payload(result)["error"] == code
@@ -231,7 +231,7 @@ async def test_clients_that_still_initialize_are_served(
     live: LiveService, buildbot: BuildbotServer
 ) -> None:
     key = await tenant_with_ci(live, buildbot)
-    async with mcp_client(live.mcp_url, key, mode="legacy") as client:
+    async with mcp_client(live.mcp_url_all, key, mode="legacy") as client:
         names = [tool.name for tool in (await client.list_tools()).tools]
         builds = structured(await client.call_tool("ci_list_builds", {"limit": 5}))
     assert "ci_list_builds" in names
@@ -272,7 +272,7 @@ async def test_a_canary_credential_never_appears_in_responses_logs_or_metrics(
                 )
             ).text
         )
-    async with mcp_client(live.mcp_url, key, upstream_token=canary) as client:
+    async with mcp_client(live.mcp_url_all, key, upstream_token=canary) as client:
         for name, arguments in [
             ("ci.list_builds", {"limit": 3}),
             ("ci.get_build_status", {"build_id": "999999"}),

@@ -114,7 +114,7 @@ async def test_the_sdk_client_sees_portable_tools_and_runs_a_build(
     live: LiveService, buildbot: BuildbotServer
 ) -> None:
     key = await tenant_with_ci(live, buildbot)
-    async with mcp_client(live.mcp_url, key) as client:
+    async with mcp_client(live.mcp_url_all, key) as client:
         tools = [t.model_dump(by_alias=True) for t in (await client.list_tools()).tools]
         result = await client.call_tool("ci_trigger_build", {"project": "runtests"})
     assert violations(tools) == []
@@ -129,7 +129,9 @@ async def test_fastmcps_client_lists_the_tools_and_runs_a_build(
     live: LiveService, buildbot: BuildbotServer
 ) -> None:
     key = await tenant_with_ci(live, buildbot)
-    transport = StreamableHttpTransport(live.mcp_url, headers={"Authorization": f"Bearer {key}"})
+    transport = StreamableHttpTransport(
+        live.mcp_url_all, headers={"Authorization": f"Bearer {key}"}
+    )
     async with FastMCPClient(transport, timeout=60) as client:
         names = {tool.name for tool in await client.list_tools()}
         started = await client.call_tool("ci_trigger_build", {"project": "runtests"})
@@ -158,6 +160,8 @@ async def test_the_inspector_015_over_stdio_lists_the_tools_and_runs_a_build(
         f"DEVMESH_API_KEY={key}",
         "-e",
         "DEVMESH_LOGGING__LEVEL=warning",
+        "-e",
+        "DEVMESH_TOOLSETS=all",
         str(devmesh),
         "mcp",
     ]
@@ -193,7 +197,7 @@ async def test_the_inspector_2_over_http_with_a_header_finds_no_portability_prob
     target = [
         str(inspectors.v2),
         "--cli",
-        live.mcp_url,
+        live.mcp_url_all,
         "--transport",
         "http",
         "--header",

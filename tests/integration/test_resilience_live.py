@@ -86,7 +86,7 @@ async def test_an_mcp_trigger_with_an_idempotency_key_runs_once(
     await register(live.base_url, key, buildbot.base_url)
     before = await build_requests(buildbot)
     arguments = {"project": "runtests", "idempotency_key": f"k-{uuid.uuid4()}"}
-    async with mcp_client(live.mcp_url, key, upstream_token=CANARY) as client:
+    async with mcp_client(live.mcp_url_all, key, upstream_token=CANARY) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
         first = await client.call_tool("ci.trigger_build", arguments)
         second = await client.call_tool("ci.trigger_build", arguments)

@@ -33,6 +33,12 @@ class LiveService:
     def mcp_url(self) -> str:
         return f"{self.base_url}/mcp"
 
+    @property
+    def mcp_url_all(self) -> str:
+        """``/mcp`` listing every operation (``toolsets=all``), for tests of the whole
+        catalog; ``/mcp`` alone lists the default toolsets and the search meta-tools."""
+        return f"{self.base_url}/mcp?toolsets=all"
+
 
 @asynccontextmanager
 async def run_service(data_dir: Path, **settings: object) -> AsyncIterator[LiveService]:

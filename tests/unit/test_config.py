@@ -154,3 +154,14 @@ def test_a_refused_secret_is_not_kept_in_the_error(tmp_path: Path) -> None:
     assert "adapters.ci.ci.webhook.secret: must be at least 16 characters" in str(raised.value)
     assert raised.value.__cause__ is None
     assert "short-secret-1" not in str(raised.value)
+
+
+def test_devmesh_toolsets_is_a_comma_separated_list_of_names() -> None:
+    settings = load_settings(environ={"DEVMESH_TOOLSETS": "builds, Logs,,"})
+    assert settings.toolsets == ["builds", "logs"]
+    assert "toolsets" not in load_settings(environ={}).model_fields_set
+
+
+def test_a_malformed_toolset_name_names_the_setting() -> None:
+    with pytest.raises(ConfigError, match="toolsets"):
+        load_settings(environ={"DEVMESH_TOOLSETS": "builds,no spaces"})

@@ -16,6 +16,10 @@ router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
 
 class ApiKeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=MAX_KEY_NAME, description="A label for the key.")
+    read_only: bool = Field(
+        default=False,
+        description="The key lists and runs only read-only operations and changes nothing.",
+    )
 
 
 class ApiKeyRead(BaseModel):
@@ -24,6 +28,7 @@ class ApiKeyRead(BaseModel):
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
+    read_only: bool = False
 
     @classmethod
     def of(cls, key: ApiKey) -> ApiKeyRead:
@@ -33,6 +38,7 @@ class ApiKeyRead(BaseModel):
             prefix=key.prefix,
             created_at=key.created_at,
             revoked_at=key.revoked_at,
+            read_only=key.read_only,
         )
 
 
@@ -47,7 +53,7 @@ async def list_keys(tenant: CurrentTenant, tenants: Tenants) -> list[ApiKeyRead]
 
 @router.post("", status_code=201, response_model=ApiKeyCreated, summary="Create a key")
 async def create_key(body: ApiKeyCreate, tenant: CurrentTenant, tenants: Tenants) -> ApiKeyCreated:
-    key, plaintext = await tenants.create_key(tenant.id, name=body.name)
+    key, plaintext = await tenants.create_key(tenant.id, name=body.name, read_only=body.read_only)
     return ApiKeyCreated(**ApiKeyRead.of(key).model_dump(), api_key=plaintext)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Header, Response
+from fastapi import APIRouter, Body, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from devmesh.adapters.resilience import ResiliencePolicy
@@ -46,6 +46,11 @@ class ToolRead(BaseModel):
     resilience: ResiliencePolicy
     auto_retry: AutoRetryPolicy
     has_credentials: bool
+    toolsets: list[str] | None = Field(
+        default=None,
+        description="The toolsets an MCP connection that names none lists of this tool; "
+        "unset: the service's default.",
+    )
     managed_by: Literal["config"] | None = Field(
         default=None,
         description="'config': declared in the service's configuration file; `devmesh apply` "
@@ -139,6 +144,7 @@ async def list_operations(tool: str, tenant: CurrentTenant, tools: Tools) -> lis
     responses=problems(409, 502, 503, 504),
 )
 async def execute(
+    request: Request,
     tool: str,
     operation: str,
     tenant: CurrentTenant,
@@ -154,4 +160,6 @@ async def execute(
         arguments or {},
         upstream_token=upstream_token,
         idempotency_key=idempotency_key,
+        # The gate let a read-only key through; the operation's hint decides.
+        read_only=getattr(request.state, "read_only", False),
     )
