@@ -20,6 +20,10 @@ structural part only: no client passes an output schema to a model, but clients
 validate ``structuredContent`` against it (the Python SDK, the Inspector), so
 nullable values stay nullable, as ``anyOf: [X, {type: null}]`` below the top.
 
+Both drop ``title``: Pydantic titles every property with its name in words ("Build
+Id" for ``build_id``) and every nested model with its class name, which tells a model
+nothing the key does not, and costs about a fifth of a tool list's tokens.
+
 ``devmesh.mcp.dialects`` holds the rule sets this is checked against.
 """
 
@@ -38,7 +42,6 @@ _INPUT_KEYWORDS = frozenset(
     {
         "type",
         "format",
-        "title",
         "description",
         "enum",
         "maxItems",
@@ -60,7 +63,7 @@ _INPUT_KEYWORDS = frozenset(
 _INPUT_FORMATS = {"string": {"enum", "date-time"}, "number": {"float", "double"}}
 _INPUT_FORMATS["integer"] = {"int32", "int64"}
 # Keywords about a value rather than its shape: they stay beside a nullable's anyOf.
-_ANNOTATIONS = frozenset({"title", "description", "default", "examples", "deprecated"})
+_ANNOTATIONS = frozenset({"description", "default", "examples", "deprecated"})
 
 
 def portable_input(schema: Schema) -> Schema:
@@ -198,10 +201,12 @@ def _output_node(node: Any) -> Any:
         # One type per branch: what the Inspector's portability check asks for, and
         # what a client mapping schemas onto a one-type dialect can still read.
         annotations = {k: v for k, v in node.items() if k in _ANNOTATIONS}
-        value = {k: v for k, v in node.items() if k not in _ANNOTATIONS}
+        value = {k: v for k, v in node.items() if k not in _ANNOTATIONS and k != "title"}
         return {**annotations, "anyOf": [_output_node(value), {"type": "null"}]}
     out: Schema = {}
     for key, value in node.items():
+        if key == "title":
+            continue
         if key == "properties" and isinstance(value, dict):
             out[key] = {name: _output_node(sub) for name, sub in value.items()}
         elif key in ("items", "additionalProperties") and isinstance(value, dict):

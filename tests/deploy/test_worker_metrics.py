@@ -31,7 +31,7 @@ def test_a_worker_serves_its_metrics_until_sigterm_then_exits_0(tmp_path: Path) 
             [DEVMESH, "worker", "--metrics-port", str(port)], env=env, stdout=log, stderr=log
         )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while True:
             try:
                 scraped = httpx.get(url, timeout=1)

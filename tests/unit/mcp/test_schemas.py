@@ -46,7 +46,7 @@ def test_references_are_inlined_and_their_definitions_dropped() -> None:
 def test_an_optional_field_is_its_plain_type_and_not_required() -> None:
     schema = portable_input(Everything.model_json_schema())
     tags = schema["properties"]["tags"]
-    assert tags == {"type": "array", "items": {"type": "string"}, "title": "Tags"}
+    assert tags == {"type": "array", "items": {"type": "string"}}
     assert "tags" not in schema.get("required", [])
 
 
@@ -75,7 +75,7 @@ def test_an_output_schema_keeps_nulls_but_loses_references() -> None:
     assert check_output("everything", schema) == []
     tags = schema["properties"]["tags"]
     assert tags["anyOf"] == [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]
-    assert tags["title"] == "Tags"
+    assert "title" not in tags
     assert schema["properties"]["colour"]["anyOf"][0]["type"] == "object"
 
 
@@ -93,3 +93,24 @@ def test_a_top_level_union_is_a_violation_for_claude_and_openai() -> None:
     union = {"type": "object", "properties": {}, "anyOf": [{"required": ["a"]}]}
     dialects = {v.dialect for v in check("t", union) if v.path == "$.anyOf"}
     assert {"claude", "openai"} <= dialects
+
+
+def test_titles_are_left_out_as_they_only_repeat_the_names() -> None:
+    for schema in (
+        portable_input(Everything.model_json_schema()),
+        portable_output(Everything.model_json_schema()),
+    ):
+        assert [node for node in _schema_nodes(schema) if "title" in node] == []
+
+
+def _schema_nodes(node: object) -> list[dict[str, object]]:
+    """Every schema inside ``node`` (a ``properties`` map is names, not a schema)."""
+    if isinstance(node, list):
+        return [found for item in node for found in _schema_nodes(item)]
+    if not isinstance(node, dict):
+        return []
+    found = [node]
+    for key, value in node.items():
+        children = value.values() if key == "properties" and isinstance(value, dict) else [value]
+        found += [inner for child in children for inner in _schema_nodes(child)]
+    return found
