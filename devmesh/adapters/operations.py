@@ -10,7 +10,7 @@ lists the groups (or single operations) it offers and may add its own.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -31,7 +31,13 @@ from devmesh.domain.models import (
     PipelineRun,
 )
 
-__all__ = ["ARTIFACT_OPERATIONS", "CI_OPERATIONS", "PIPELINE_OPERATIONS", "Operation"]
+__all__ = [
+    "ARTIFACT_OPERATIONS",
+    "CI_OPERATIONS",
+    "PIPELINE_OPERATIONS",
+    "JsonArguments",
+    "Operation",
+]
 
 A = TypeVar("A")
 
@@ -52,6 +58,23 @@ class Operation(Generic[A]):
     idempotent: bool = False
     # The adapter methods ``run`` calls; the registry checks the adapter has them.
     requires: tuple[str, ...] = ()
+    # A group agents can load on its own (an OpenAPI tag); ``None``: the provider's whole.
+    toolset: str | None = None
+    # Operations made from a document (an OpenAPI description) have JSON Schemas, not
+    # models: thousands of classes nobody calls are not worth building. Arguments are
+    # checked against ``input_schema`` and ``run`` gets them as ``JsonArguments``.
+    input_schema: Mapping[str, Any] | None = None
+    output_schema: Mapping[str, Any] | None = None
+
+
+class JsonArguments(BaseModel):
+    """An operation's arguments, already checked against its ``input_schema``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return dict(self.__pydantic_extra__ or {})
 
 
 class BuildRef(_Input):

@@ -38,6 +38,7 @@ __all__ = [
     "SubscriptionRow",
     "TenantRow",
     "ToolCallRow",
+    "ToolDocumentRow",
     "ToolRow",
     "ToolWebhookRow",
     "UtcDateTime",
@@ -407,3 +408,20 @@ class ContextRow(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+# --- tool documents -------------------------------------------------------------------
+
+
+class ToolDocumentRow(Base):
+    """The document a tool instance's operations come from (an OpenAPI description),
+    stored as registered: JSON text, which may run to megabytes, so it has its own table
+    and is read only when the instance's operations are built."""
+
+    __tablename__ = "tool_documents"
+
+    tool_id: Mapped[str] = mapped_column(
+        ForeignKey("tools.id", ondelete="CASCADE"), primary_key=True
+    )
+    sha256: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)

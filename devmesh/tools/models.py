@@ -86,6 +86,12 @@ class ToolCreate(BaseModel):
         description="Deadline, retries, circuit breaker, rate limit and concurrency for calls "
         "to this tool; omitted fields keep their defaults.",
     )
+    spec: dict[str, Any] | None = Field(
+        default=None,
+        description="For providers whose operations come from a description (openapi): "
+        "the description itself (OpenAPI 3.0/3.1 or Swagger 2.0, as JSON), instead of a "
+        "spec_url in config. Read once, at registration.",
+    )
 
     @field_validator("name")
     @classmethod

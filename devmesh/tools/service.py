@@ -11,13 +11,16 @@ import asyncio
 import dataclasses
 import hashlib
 import hmac
+import json
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import httpx
+import jsonschema_rs
 import structlog
 from cachetools import TTLCache
 from pydantic import BaseModel, ValidationError
@@ -27,7 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devmesh.adapters.clients import HttpClients
 from devmesh.adapters.egress import EgressDenied, EgressPolicy, origin_of
-from devmesh.adapters.operations import Operation
+from devmesh.adapters.http import public_address
+from devmesh.adapters.operations import JsonArguments, Operation
 from devmesh.adapters.protocols import Adapter
 from devmesh.adapters.registry import Connection, Provider, ProviderRegistry
 from devmesh.adapters.resilience import Resilience, ResiliencePolicy, ToolCall
@@ -39,7 +43,7 @@ from devmesh.domain.models import Credentials, Tenant, ToolInstance
 from devmesh.events.outbox import Outbox, call_event
 from devmesh.security.vault import Vault
 from devmesh.store.db import Database
-from devmesh.store.rows import IdempotencyKeyRow, ToolCallRow, ToolRow, utcnow
+from devmesh.store.rows import IdempotencyKeyRow, ToolCallRow, ToolDocumentRow, ToolRow, utcnow
 from devmesh.tools.idempotency import IdempotencyStore, check_key, request_hash
 from devmesh.tools.models import (
     CatalogEntry,
@@ -56,6 +60,13 @@ _log = structlog.get_logger(__name__)
 _ADAPTER_CACHE_SIZE = 256
 _ROW_CACHE_SIZE = 10_000
 _CATALOG_CACHE_SIZE = 1_000
+# Built operations of document-made instances (an OpenAPI description keeps its parsed
+# document: GitHub's is ~100 MB in memory), so only a few are kept.
+_DOCUMENT_CACHE_SIZE = 16
+# A document read from a URL at registration: GitHub's whole description is 13 MB.
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
+_DOCUMENT_TIMEOUT = 60.0
+_SHOWN_OPERATIONS = 20
 # Who owns an instance made other than through the API (``devmesh apply``: "config").
 # Kept in the row's config under a key no provider setting can take (a leading "$"),
 # and taken out of it before the provider or the tenant sees the config.
@@ -87,15 +98,67 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def describe(operation: Operation[Any]) -> OperationInfo:
+    input_schema = (
+        dict(operation.input_schema)
+        if operation.input_schema is not None
+        else _schema(operation.input_model)
+    )
+    output_schema = (
+        dict(operation.output_schema)
+        if operation.output_schema is not None
+        else _schema(operation.output_model)
+    )
     return OperationInfo(
         name=operation.name,
         summary=operation.summary,
-        input_schema=_schema(operation.input_model),
-        output_schema=_schema(operation.output_model),
+        input_schema=input_schema,
+        output_schema=output_schema,
         read_only=operation.read_only,
         destructive=operation.destructive,
         idempotent=operation.idempotent,
     )
+
+
+class OperationSet:
+    """One instance's operations by name, each described and checked once, lazily: a
+    description with a thousand operations costs nothing until it is listed or called."""
+
+    def __init__(self, operations: Sequence[Operation[Any]]) -> None:
+        self.operations = list(operations)
+        self._by_name = {op.name: op for op in self.operations}
+        self._infos: dict[str, OperationInfo] = {}
+        self._validators: dict[str, Any] = {}
+
+    def get(self, name: str) -> Operation[Any] | None:
+        return self._by_name.get(name)
+
+    def info(self, op: Operation[Any]) -> OperationInfo:
+        if (found := self._infos.get(op.name)) is None:
+            found = self._infos[op.name] = describe(op)
+        return found
+
+    def arguments(self, tool: str, op: Operation[Any], arguments: Mapping[str, Any]) -> BaseModel:
+        """``arguments`` checked against the operation's model or JSON Schema; an
+        ``InvalidInput`` names the first bad field."""
+        if op.input_schema is None:
+            try:
+                return op.input_model.model_validate(dict(arguments))
+            except ValidationError as exc:
+                field, message = validation_message(exc)
+                raise InvalidInput(
+                    f"invalid arguments for {tool}.{op.name}: {message}", field=field
+                ) from None
+        if (validator := self._validators.get(op.name)) is None:
+            validator = self._validators[op.name] = jsonschema_rs.validator_for(
+                self.info(op).input_schema
+            )
+        for error in validator.iter_errors(dict(arguments)):
+            field = ".".join(shorten(str(part)) for part in error.instance_path) or "arguments"
+            raise InvalidInput(
+                f"invalid arguments for {tool}.{op.name}: {field}: {shorten(error.message, 200)}",
+                field=field,
+            )
+        return JsonArguments.model_validate(dict(arguments))
 
 
 @dataclass(frozen=True)
@@ -141,6 +204,8 @@ class ToolService:
         # Adapters keep per-instance state worth reusing (login sessions, resolved
         # schedulers); the key changes whenever the tool or its credentials change.
         self._adapters: OrderedDict[tuple[str, str, str], Adapter] = OrderedDict()
+        self._static: dict[str, OperationSet] = {}
+        self._documents: OrderedDict[tuple[str, str], OperationSet] = OrderedDict()
 
     # --- instances -------------------------------------------------------------
 
@@ -154,6 +219,7 @@ class ToolService:
             config[_MANAGED_BY] = managed_by
         base_url = _base_url(provider, spec.base_url)
         await self._check_destination(base_url)
+        document = await self._load_document(provider, config, spec.spec)
         now = utcnow()
         row = ToolRow(
             id=str(uuid.uuid4()),
@@ -171,6 +237,15 @@ class ToolService:
         try:
             async with self._db.session() as session:
                 session.add(row)
+                if document is not None:
+                    await session.flush()
+                    session.add(
+                        ToolDocumentRow(
+                            tool_id=row.id,
+                            sha256=hashlib.sha256(document.encode()).hexdigest(),
+                            body=document,
+                        )
+                    )
         except IntegrityError as exc:
             raise Conflict(
                 f"a tool named {spec.name!r} exists already", details={"name": spec.name}
@@ -271,24 +346,28 @@ class ToolService:
 
     async def operations(self, tenant: Tenant, ref: str) -> list[OperationInfo]:
         tool = await self.get_tool(tenant, ref)
-        return [describe(op) for op in self._provider(tool.provider).operations]
+        found = await self._operations(tool.id, tool.provider, tool.updated_at.isoformat())
+        return [found.info(op) for op in found.operations]
 
     async def catalog(self, tenant: Tenant) -> list[CatalogEntry]:
         """Every (tool, operation) the tenant can call, in a stable order."""
         if self._catalogs is not None and (cached := self._catalogs.get(tenant.id)) is not None:
             return cached
-        entries = [
-            CatalogEntry(
-                tool=tool.name,
-                provider=tool.provider,
-                operation=describe(op),
-                provider_title=provider.title,
-                provider_description=provider.description,
-            )
-            for tool in await self.list_tools(tenant)
-            if (provider := self._registry.get(tool.provider)) is not None
-            for op in provider.operations
-        ]
+        entries = []
+        for tool in await self.list_tools(tenant):
+            if (provider := self._registry.get(tool.provider)) is None:
+                continue
+            found = await self._operations(tool.id, tool.provider, tool.updated_at.isoformat())
+            entries += [
+                CatalogEntry(
+                    tool=tool.name,
+                    provider=tool.provider,
+                    operation=found.info(op),
+                    provider_title=provider.title,
+                    provider_description=provider.description,
+                )
+                for op in found.operations
+            ]
         entries.sort(key=lambda entry: entry.qualified_name)
         if self._catalogs is not None:
             self._catalogs[tenant.id] = entries
@@ -324,20 +403,19 @@ class ToolService:
         check_call(arguments, upstream_token=upstream_token)
         row = await self._row(tenant, ref)
         provider = self._provider(row.provider)
-        op = provider.operation(operation)
+        found = await self._operations(row.id, row.provider, row.updated_at.isoformat())
+        op = found.get(operation)
         if op is None:
-            available = ", ".join(o.name for o in provider.operations)
+            names = [o.name for o in found.operations]
+            available = ", ".join(names[:_SHOWN_OPERATIONS])
+            if len(names) > _SHOWN_OPERATIONS:
+                available += f" and {len(names) - _SHOWN_OPERATIONS} more (list them)"
             raise UnknownTool(
-                f"tool {row.name!r} has no operation {operation!r}; it offers: {available}",
+                f"tool {row.name!r} has no operation {shorten(operation)!r}; "
+                f"it offers: {available or 'none'}",
                 details={"tool": row.name, "operation": operation},
             )
-        try:
-            args = op.input_model.model_validate(dict(arguments))
-        except ValidationError as exc:
-            field, message = validation_message(exc)
-            raise InvalidInput(
-                f"invalid arguments for {row.name}.{op.name}: {message}", field=field
-            ) from None
+        args = found.arguments(row.name, op, arguments)
         if op.read_only:
             return await self._run(row, provider, op, args, upstream_token)
         if idempotency_key is None:
@@ -444,6 +522,86 @@ class ToolService:
             await session.flush()
             await self._outbox.add(session, event)
         self._outbox.committed()
+
+    # --- operations made from a document ------------------------------------------
+
+    async def _operations(self, tool_id: str, provider_name: str, version: str) -> OperationSet:
+        """The instance's operations: its provider's, and those of its stored document
+        (cached per instance and ``version``, its ``updated_at``)."""
+        provider = self._provider(provider_name)
+        if provider.document is None:
+            if (static := self._static.get(provider.name)) is None:
+                static = self._static[provider.name] = OperationSet(provider.operations)
+            return static
+        key = (tool_id, version)
+        if (cached := self._documents.get(key)) is not None:
+            self._documents.move_to_end(key)
+            return cached
+        async with self._db.session() as session:
+            row = await session.get(ToolRow, tool_id)
+            stored = await session.get(ToolDocumentRow, tool_id)
+        operations: list[Operation[Any]] = list(provider.operations)
+        if row is not None and stored is not None:
+            config = provider.config_model.model_validate(_provider_config(row))
+            # Parsing and indexing a large description takes a moment; not on the loop.
+            made = await asyncio.to_thread(
+                provider.document.operations, json.loads(stored.body), config
+            )
+            operations += made
+        built = OperationSet(operations)
+        self._documents[key] = built
+        if len(self._documents) > _DOCUMENT_CACHE_SIZE:
+            self._documents.popitem(last=False)
+        return built
+
+    async def _load_document(
+        self, provider: Provider, config: dict[str, Any], given: Mapping[str, Any] | None
+    ) -> str | None:
+        """The document to store with a new instance, as JSON text, or ``None``."""
+        if provider.document is None:
+            if given is not None:
+                raise InvalidInput(
+                    f"{provider.name} tools take no spec; leave it out", field="spec"
+                )
+            return None
+        model = provider.config_model.model_validate(config)
+        document = await provider.document.load(model, given, self._fetch)
+        return json.dumps(document, separators=(",", ":"))
+
+    async def _fetch(self, url: str) -> bytes:
+        """``url``'s body, through the egress policy, bounded in size and time; an
+        ``InvalidInput`` (field ``config``) says why not."""
+        try:
+            await self._egress.check_url(url)
+        except EgressDenied as exc:
+            raise InvalidInput(f"{url} is refused: {exc.message}", field="config") from None
+        where = public_address(url)
+        try:
+            async with asyncio.timeout(_DOCUMENT_TIMEOUT):
+                async with self._clients.client().stream("GET", url) as response:
+                    if not response.is_success:
+                        raise InvalidInput(
+                            f"{where} answered {response.status_code}", field="config"
+                        )
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > MAX_DOCUMENT_BYTES:
+                            raise InvalidInput(
+                                f"{where} is larger than {MAX_DOCUMENT_BYTES} bytes",
+                                field="config",
+                            )
+                    return bytes(body)
+        except TimeoutError:
+            raise InvalidInput(
+                f"{where} did not answer within {_DOCUMENT_TIMEOUT:.0f} s", field="config"
+            ) from None
+        except EgressDenied as exc:
+            raise InvalidInput(f"{where} is refused: {exc.message}", field="config") from None
+        except httpx.HTTPError as exc:
+            raise InvalidInput(
+                f"{where} could not be read: {type(exc).__name__}", field="config"
+            ) from None
 
     # --- internals -------------------------------------------------------------
 
