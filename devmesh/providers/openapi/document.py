@@ -68,20 +68,18 @@ def check(document: Any, *, field: str) -> Version:
     version = version_of(document, field=field)
     for error in _validator(version).iter_errors(dict(document)):
         where = location(error.instance_path)
-        raise InvalidInput(
-            f"{field}: {where}: {shorten(error.message, _MESSAGE)}", field=f"{field}.{where}"
-        )
+        raise InvalidInput(f"{field}: {where}: {shorten(error.message, _MESSAGE)}", field=field)
     for where, ref in _references(document, []):
         if not ref.startswith("#/"):
             raise InvalidInput(
                 f"{field}: {where}: $ref {shorten(ref)!r} points outside the description; "
                 "only references inside it (#/...) are followed: bundle it first",
-                field=f"{field}.{where}",
+                field=field,
             )
         if pointer(document, ref) is None:
             raise InvalidInput(
                 f"{field}: {where}: $ref {shorten(ref)!r} does not resolve",
-                field=f"{field}.{where}",
+                field=field,
             )
     return version
 
