@@ -27,6 +27,10 @@ from tests.support.standin import listening_socket
 
 pytestmark = pytest.mark.anyio
 
+ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+TAGS = {"name": "tag", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}}
+BUILD = {"$ref": "#/components/schemas/Build"}
+FORM = {"type": "object", "properties": {"branch": {"type": "string"}}}
 SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "echo", "version": "1"},
@@ -43,12 +47,12 @@ SPEC: dict[str, Any] = {
     },
     "paths": {
         "/builds/{id}": {
-            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "parameters": [ID],
             "get": {
                 "operationId": "getBuild",
                 "summary": "One build.",
                 "parameters": [
-                    {"name": "tag", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}},
+                    TAGS,
                     {
                         "name": "ids", "in": "query", "explode": False,
                         "schema": {"type": "array", "items": {"type": "integer"}},
@@ -67,7 +71,7 @@ SPEC: dict[str, Any] = {
                 "operationId": "startBuild",
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Build"}}},
+                    "content": {"application/json": {"schema": BUILD}},
                 },
                 "responses": {"201": {"description": "started"}},
             },
@@ -75,9 +79,7 @@ SPEC: dict[str, Any] = {
                 "operationId": "formBuild",
                 "requestBody": {
                     "content": {
-                        "application/x-www-form-urlencoded": {
-                            "schema": {"type": "object", "properties": {"branch": {"type": "string"}}}
-                        }
+                        "application/x-www-form-urlencoded": {"schema": FORM}
                     }
                 },
                 "responses": {"200": {"description": "ok"}},
@@ -113,7 +115,7 @@ async def _log(request: Request) -> Response:
 ECHO = Starlette(
     routes=[
         Route("/spec.json", _spec),
-        Route("/bad.json", lambda r: JSONResponse({**SPEC, "paths": {"/x": {"get": {"parameters": [{}]}}}})),
+        Route("/bad.json", lambda r: JSONResponse({**SPEC, "paths": {"/x": {"get": {}}}})),
         Route("/builds/{id:path}", _echo),
         Route("/builds", _echo, methods=["POST", "PUT"]),
         Route("/log", _log),

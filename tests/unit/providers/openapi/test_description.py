@@ -48,7 +48,7 @@ def test_a_reference_outside_the_description_is_refused() -> None:
 
 
 def test_something_that_is_not_openapi_is_refused() -> None:
-    with pytest.raises(InvalidInput, match="not an OpenAPI 3.0/3.1 or Swagger 2.0"):
+    with pytest.raises(InvalidInput, match=r"not an OpenAPI 3\.0/3\.1 or Swagger 2\.0"):
         check({"asyncapi": "2.0"}, field="spec")
 
 
