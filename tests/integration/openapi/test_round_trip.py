@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from mcp import Client
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -22,6 +23,7 @@ from devmesh.app import Services, open_services
 from devmesh.config import Settings
 from devmesh.domain.errors import InvalidInput
 from devmesh.domain.models import Credentials, Tenant
+from devmesh.mcp.server import Context, build_server
 from devmesh.tools.models import ToolCreate
 from tests.support.standin import listening_socket
 
@@ -275,3 +277,22 @@ async def test_a_description_url_on_loopback_is_refused_unless_the_operator_allo
             )
     assert caught.value.field == "config.spec_url"
     assert "loopback" in caught.value.message
+
+
+async def test_mcp_lists_and_calls_the_instances_operations_by_their_exposed_names(
+    services: Services, echo: str
+) -> None:
+    tenant = await registered(services, echo)
+
+    async def caller(_ctx: Context) -> tuple[Tenant, str | None]:
+        return tenant, None
+
+    async with Client(build_server(services.tools, caller)) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        called = await client.call_tool("echo_get_build", {"id": "9", "tag": ["a"]})
+    assert {"echo_get_build", "echo_get_log"} <= set(tools)
+    assert tools["echo_get_build"].annotations is not None
+    assert tools["echo_get_build"].annotations.read_only_hint is True
+    assert not called.is_error
+    assert called.structured_content is not None
+    assert called.structured_content["body"]["query"] == [["tag", "a"]]
