@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from mcp import Client
@@ -25,6 +26,7 @@ from devmesh.domain.errors import InvalidInput
 from devmesh.domain.models import Credentials, Tenant
 from devmesh.mcp.server import Context, build_server
 from devmesh.tools.models import ToolCreate
+from tests.support.http import bearer
 from tests.support.standin import listening_socket
 
 pytestmark = pytest.mark.anyio
@@ -296,3 +298,35 @@ async def test_mcp_lists_and_calls_the_instances_operations_by_their_exposed_nam
     assert not called.is_error
     assert called.structured_content is not None
     assert called.structured_content["body"]["query"] == [["tag", "a"]]
+
+
+async def test_over_rest_a_bad_description_is_a_422_saying_where(
+    client: httpx.AsyncClient, services: Services, echo: str
+) -> None:
+    _, key = await services.tenants.create_tenant(f"t-{uuid.uuid4().hex[:8]}")
+    bad = {**SPEC, "paths": {"/builds/{id}": {"get": {"parameters": [{"name": "id"}]}}}}
+    answer = await client.post(
+        "/api/v1/tools",
+        json={"name": "bad", "provider": "openapi", "base_url": echo, "spec": bad},
+        headers=bearer(key),
+    )
+    assert answer.status_code == 422
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert "spec: paths./builds/{id}.get" in answer.json()["detail"]
+
+
+async def test_over_rest_an_operation_of_the_description_is_called_by_name(
+    client: httpx.AsyncClient, services: Services, echo: str
+) -> None:
+    _, key = await services.tenants.create_tenant(f"t-{uuid.uuid4().hex[:8]}")
+    created = await client.post(
+        "/api/v1/tools",
+        json={"name": "echo", "provider": "openapi", "base_url": echo, "spec": SPEC},
+        headers=bearer(key),
+    )
+    assert created.status_code == 201, created.text
+    called = await client.post(
+        "/api/v1/tools/echo/operations/get_build", json={"id": "5"}, headers=bearer(key)
+    )
+    assert called.status_code == 200, called.text
+    assert called.json()["body"]["path"] == "/builds/5"
