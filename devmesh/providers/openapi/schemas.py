@@ -50,7 +50,7 @@ class Resolver:
             node = pointer(self._document, ref) or {}
         return node
 
-    def schema(self, node: Any, *, max_depth: int = 12) -> dict[str, Any]:
+    def schema(self, node: Any, *, max_depth: int = 32) -> dict[str, Any]:
         return self._schema(node, (), max_depth)
 
     def _schema(self, node: Any, refs: tuple[str, ...], depth: int) -> dict[str, Any]:
@@ -80,6 +80,18 @@ class Resolver:
                 out[key] = value
         if self._version != "3.1":
             self._older_dialect(node, out)
+        # Descriptions often leave the type to be guessed; function-calling dialects
+        # (Gemini's) want it said.
+        for key in ("allOf", "anyOf", "oneOf"):
+            if isinstance(out.get(key), list) and all(_constraint(item) for item in out[key]):
+                # "one of these fields is required": the API says so if it matters, and
+                # function-calling dialects take no typeless branches.
+                del out[key]
+        if "type" not in out:
+            if "properties" in out:
+                out["type"] = "object"
+            elif "items" in out:
+                out["type"] = "array"
         return out
 
     def _older_dialect(self, node: Mapping[str, Any], out: dict[str, Any]) -> None:
@@ -88,8 +100,6 @@ class Resolver:
             kind = out.get("type")
             if isinstance(kind, str):
                 out["type"] = [kind, "null"]
-                if "enum" in out and None not in out["enum"]:
-                    out["enum"] = [*out["enum"], None]
             elif kind is None and any(k in out for k in ("allOf", "anyOf", "oneOf")):
                 out.update({"anyOf": [dict(out), {"type": "null"}]})
                 for key in ("allOf", "oneOf"):
@@ -103,3 +113,8 @@ class Resolver:
         if out.get("type") == "file":  # Swagger 2.0 uploads
             out["type"] = "string"
             out["format"] = "binary"
+
+
+def _constraint(node: Any) -> bool:
+    """A branch that only constrains (``{"required": [...]}``), describing no value."""
+    return isinstance(node, Mapping) and set(node) <= {"required", "description", "title"}

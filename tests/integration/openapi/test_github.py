@@ -1,5 +1,6 @@
 """GitHub's published description (``@octokit/openapi``, ~1,200 operations) as an
-openapi tool: every operation registers, named uniquely, and its Actions operations
+openapi tool: every operation registers, named uniquely, as a tool every
+function-calling dialect accepts, and its Actions operations
 call the GitHub stand-in as the description says (the stand-in checks each request
 and answer against the same description and fails the module on any violation)."""
 
@@ -14,6 +15,9 @@ import pytest
 
 from devmesh.app import Services
 from devmesh.domain.models import Credentials, Tenant
+from devmesh.mcp.dialects import check, check_output
+from devmesh.mcp.schemas import portable_input, portable_output
+from devmesh.providers.openapi import OpenApiConfig, operations_of
 from devmesh.tools.models import ToolCreate
 from tests.standins.github import GitHubStandin, run_github
 from tests.standins.github.spec import full_description
@@ -21,7 +25,7 @@ from tests.standins.github.spec import full_description
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 TOKEN = "ghp_openapiTestsOnly000000000000000000000"
-ALL_METHODS = ["get", "put", "post", "patch", "delete"]
+ALL_METHODS: list[Any] = ["get", "put", "post", "patch", "delete"]
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +103,18 @@ async def test_the_actions_operations_call_the_stand_in_as_described(
     assert one["status"] == 200 and one["body"]["id"] == run_id
     sent = [request for request in await github.requests() if "dispatches" in request["path"]]
     assert sent, "the dispatch reached the stand-in"
+
+
+def test_every_operation_is_a_tool_every_function_calling_dialect_accepts(
+    description: dict[str, Any],
+) -> None:
+    config = OpenApiConfig(methods=ALL_METHODS)
+    violations = [
+        str(violation)
+        for op in operations_of(description, config)
+        for violation in (
+            check(f"gh_{op.name}"[:64], portable_input(dict(op.input_schema or {})))
+            + check_output(f"gh_{op.name}"[:64], portable_output(dict(op.output_schema or {})))
+        )
+    ]
+    assert violations == []
