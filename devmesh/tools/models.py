@@ -120,6 +120,11 @@ class ToolUpdate(BaseModel):
     resilience: ResiliencePolicy | None = Field(
         default=None, description="Replaces the whole policy; omitted fields get defaults."
     )
+    spec: dict[str, Any] | None = Field(
+        default=None,
+        description="For providers whose operations come from a description (openapi): a "
+        "new description, replacing the stored one.",
+    )
 
 
 class OperationInfo(BaseModel):

@@ -271,10 +271,19 @@ class ToolService:
         new ones."""
         if changes.base_url is not None:
             await self._check_destination(str(changes.base_url))
+        document = await self._changed_document(tenant, ref, changes)
         cleared = False
         try:
             async with self._db.session() as session:
                 row = await _find(session, tenant, ref)
+                if document is not None:
+                    await session.merge(
+                        ToolDocumentRow(
+                            tool_id=row.id,
+                            sha256=hashlib.sha256(document.encode()).hexdigest(),
+                            body=document,
+                        )
+                    )
                 if changes.base_url is not None:
                     moved = origin_of(str(changes.base_url)) != origin_of(row.base_url)
                     row.base_url = str(changes.base_url).rstrip("/")
@@ -567,6 +576,34 @@ class ToolService:
         model = provider.config_model.model_validate(config)
         document = await provider.document.load(model, given, self._fetch)
         return json.dumps(document, separators=(",", ":"))
+
+    async def _changed_document(self, tenant: Tenant, ref: str, changes: ToolUpdate) -> str | None:
+        """The document to store after ``changes``, or ``None`` to keep the stored one.
+
+        A new ``spec``, or a config with another ``spec_url``, is read and checked as at
+        registration; any other config change is checked against the stored document
+        (its operation selection, its security scheme) and keeps it."""
+        if changes.spec is None and changes.config is None:
+            return None
+        async with self._db.session() as session:
+            row = await _find(session, tenant, ref)
+            provider = self._provider(row.provider)
+            if provider.document is None:
+                if changes.spec is not None:
+                    raise InvalidInput(
+                        f"{provider.name} tools take no spec; leave it out", field="spec"
+                    )
+                return None
+            stored = await session.get(ToolDocumentRow, row.id)
+        old = _provider_config(row)
+        new = _validate_config(provider, changes.config) if changes.config is not None else old
+        given: Mapping[str, Any] | None = changes.spec
+        if given is None and new.get("spec_url") == old.get("spec_url") and stored is not None:
+            given = json.loads(stored.body)
+        model = provider.config_model.model_validate(new)
+        document = await provider.document.load(model, given, self._fetch)
+        text = json.dumps(document, separators=(",", ":"))
+        return None if stored is not None and stored.body == text else text
 
     async def _fetch(self, url: str) -> bytes:
         """``url``'s body, through the egress policy, bounded in size and time; an

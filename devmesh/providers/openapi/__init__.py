@@ -38,7 +38,7 @@ class OpenApiConfig(BaseModel):
     spec_url: HttpUrl | None = Field(
         default=None,
         description="Where the OpenAPI description is read from, once, at registration "
-        "(or give it as `spec` in the request).",
+        "(or when it changes); a `spec` in the request is taken instead.",
     )
     security_scheme: str | None = Field(
         default=None,
@@ -130,10 +130,10 @@ def _how(scheme: Any) -> Security | None:
 
 async def _load(config: BaseModel, given: Mapping[str, Any] | None, fetch: Fetch) -> dict[str, Any]:
     assert isinstance(config, OpenApiConfig)
-    if (given is None) == (config.spec_url is None):
+    if given is None and config.spec_url is None:
         raise InvalidInput(
-            "an openapi tool needs its description: config.spec_url or spec, not both",
-            field="spec" if given is not None else "config.spec_url",
+            "an openapi tool needs its description: config.spec_url or spec",
+            field="config.spec_url",
         )
     field = "spec"
     if given is None:

@@ -25,7 +25,7 @@ from devmesh.config import Settings
 from devmesh.domain.errors import InvalidInput
 from devmesh.domain.models import Credentials, Tenant
 from devmesh.mcp.server import Context, build_server
-from devmesh.tools.models import ToolCreate
+from devmesh.tools.models import ToolCreate, ToolUpdate
 from tests.support.http import bearer
 from tests.support.standin import listening_socket
 
@@ -330,3 +330,43 @@ async def test_over_rest_an_operation_of_the_description_is_called_by_name(
     )
     assert called.status_code == 200, called.text
     assert called.json()["body"]["path"] == "/builds/5"
+
+
+async def test_a_config_change_reselects_the_operations_from_the_stored_description(
+    services: Services, echo: str
+) -> None:
+    tenant = await registered(services, echo)
+    changed = {"spec_url": f"{echo}/spec.json", "operations": ["startBuild"]}
+    await services.tools.update_tool(tenant, "echo", ToolUpdate(config=changed))
+    listed = {op.name for op in await services.tools.operations(tenant, "echo")}
+    assert listed == {"get_build", "get_log", "start_build"}
+
+
+async def test_a_config_that_selects_nothing_is_refused_and_changes_nothing(
+    services: Services, echo: str
+) -> None:
+    tenant = await registered(services, echo)
+    nothing = {"spec_url": f"{echo}/spec.json", "tags": ["nope"]}
+    with pytest.raises(InvalidInput) as caught:
+        await services.tools.update_tool(tenant, "echo", ToolUpdate(config=nothing))
+    assert caught.value.field == "config"
+    assert len(await services.tools.operations(tenant, "echo")) == 2
+
+
+async def test_a_new_description_replaces_the_stored_one(services: Services, echo: str) -> None:
+    tenant = await registered(services, echo)
+    smaller = {**SPEC, "paths": {"/log": SPEC["paths"]["/log"]}}
+    await services.tools.update_tool(tenant, "echo", ToolUpdate(spec=smaller))
+    assert [op.name for op in await services.tools.operations(tenant, "echo")] == ["get_log"]
+
+
+async def test_a_provider_with_fixed_operations_takes_no_description(
+    services: Services, echo: str
+) -> None:
+    tenant, _ = await services.tenants.create_tenant(f"t-{uuid.uuid4().hex[:8]}")
+    with pytest.raises(InvalidInput) as caught:
+        await services.tools.register_tool(
+            tenant,
+            ToolCreate(name="ci", provider="buildbot", base_url=echo, spec=SPEC),  # type: ignore[arg-type]
+        )
+    assert caught.value.field == "spec"
