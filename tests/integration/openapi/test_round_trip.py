@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from devmesh.app import Services, open_services
 from devmesh.config import Settings
-from devmesh.domain.errors import InvalidInput
+from devmesh.domain.errors import DevMeshError, InvalidInput
 from devmesh.domain.models import Credentials, Tenant
 from devmesh.mcp.server import Context, build_server
 from devmesh.tools.models import ToolCreate, ToolUpdate
@@ -112,6 +112,11 @@ async def _spec(request: Request) -> Response:
     return JSONResponse(SPEC)
 
 
+async def _missing(request: Request) -> Response:
+    # An upstream that echoes the request URL, API key and all, in its error.
+    return JSONResponse({"message": f"nothing at {request.url}"}, status_code=404)
+
+
 async def _log(request: Request) -> Response:
     return PlainTextResponse("line\n" * 50_000)
 
@@ -123,6 +128,7 @@ ECHO = Starlette(
         Route("/builds/{id:path}", _echo),
         Route("/builds", _echo, methods=["POST", "PUT"]),
         Route("/log", _log),
+        Route("/missing", _missing),
     ]
 )  # fmt: skip
 
@@ -370,3 +376,51 @@ async def test_a_provider_with_fixed_operations_takes_no_description(
             ToolCreate(name="ci", provider="buildbot", base_url=echo, spec=SPEC),  # type: ignore[arg-type]
         )
     assert caught.value.field == "spec"
+
+
+QUERY_KEY = {
+    **SPEC,
+    "components": {
+        **SPEC["components"],
+        "securitySchemes": {"key": {"type": "apiKey", "in": "query", "name": "api_key"}},
+    },
+    "paths": {
+        **SPEC["paths"],
+        "/missing": {
+            "get": {"operationId": "getMissing", "responses": {"200": {"description": "-"}}}
+        },
+    },
+}
+
+
+async def test_a_query_api_key_is_sent_and_kept_out_of_error_messages(
+    services: Services, echo: str
+) -> None:
+    tenant, _ = await services.tenants.create_tenant(f"t-{uuid.uuid4().hex[:8]}")
+    tool = await services.tools.register_tool(
+        tenant,
+        ToolCreate(name="q", provider="openapi", base_url=echo, spec=QUERY_KEY),  # type: ignore[arg-type]
+    )
+    await services.tools.set_credentials(
+        tenant, tool.id, Credentials(type="api_key", api_key="k-secret-123")
+    )
+    seen = (await services.tools.execute(tenant, "q", "get_build", {"id": "1"}))["body"]
+    assert ["api_key", "k-secret-123"] in seen["query"]
+    with pytest.raises(DevMeshError) as caught:
+        await services.tools.execute(tenant, "q", "get_missing", {})
+    assert "k-secret-123" not in str(caught.value)
+    assert "k-secret-123" not in json.dumps(caught.value.details, default=str)
+
+
+async def test_a_callers_own_token_is_sent_by_the_descriptions_scheme(
+    services: Services, echo: str
+) -> None:
+    tenant, _ = await services.tenants.create_tenant(f"t-{uuid.uuid4().hex[:8]}")
+    await services.tools.register_tool(
+        tenant,
+        ToolCreate(name="mine", provider="openapi", base_url=echo, spec=SPEC),  # type: ignore[arg-type]
+    )
+    result = await services.tools.execute(
+        tenant, "mine", "get_build", {"id": "1"}, upstream_token="callers-own"
+    )
+    assert result["body"]["key"] == "callers-own"
