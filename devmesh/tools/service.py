@@ -552,11 +552,9 @@ class ToolService:
         operations: list[Operation[Any]] = list(provider.operations)
         if row is not None and stored is not None:
             config = provider.config_model.model_validate(_provider_config(row))
+            make, body = provider.document.operations, stored.body
             # Parsing and indexing a large description takes a moment; not on the loop.
-            made = await asyncio.to_thread(
-                provider.document.operations, json.loads(stored.body), config
-            )
-            operations += made
+            operations += await asyncio.to_thread(lambda: make(json.loads(body), config))
         built = OperationSet(operations)
         self._documents[key] = built
         if len(self._documents) > _DOCUMENT_CACHE_SIZE:
@@ -575,7 +573,7 @@ class ToolService:
             return None
         model = provider.config_model.model_validate(config)
         document = await provider.document.load(model, given, self._fetch)
-        return json.dumps(document, separators=(",", ":"))
+        return await asyncio.to_thread(_as_text, document)
 
     async def _changed_document(self, tenant: Tenant, ref: str, changes: ToolUpdate) -> str | None:
         """The document to store after ``changes``, or ``None`` to keep the stored one.
@@ -602,7 +600,7 @@ class ToolService:
             given = json.loads(stored.body)
         model = provider.config_model.model_validate(new)
         document = await provider.document.load(model, given, self._fetch)
-        text = json.dumps(document, separators=(",", ":"))
+        text = await asyncio.to_thread(_as_text, document)
         return None if stored is not None and stored.body == text else text
 
     async def _fetch(self, url: str) -> bytes:
@@ -615,7 +613,9 @@ class ToolService:
         where = public_address(url)
         try:
             async with asyncio.timeout(_DOCUMENT_TIMEOUT):
-                async with self._clients.client().stream("GET", url) as response:
+                # Every hop of a redirect passes the egress policy again (the transport's).
+                client = self._clients.client()
+                async with client.stream("GET", url, follow_redirects=True) as response:
                     if not response.is_success:
                         raise InvalidInput(
                             f"{where} answered {response.status_code}", field="config"
@@ -750,6 +750,10 @@ class ToolService:
         if len(self._adapters) > _ADAPTER_CACHE_SIZE:
             self._adapters.popitem(last=False)
         return adapter
+
+
+def _as_text(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, separators=(",", ":"))
 
 
 def validate_config(provider: Provider, config: Mapping[str, Any]) -> dict[str, Any]:

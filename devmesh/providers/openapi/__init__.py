@@ -13,6 +13,7 @@ names, else a bearer token).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -144,6 +145,12 @@ async def _load(config: BaseModel, given: Mapping[str, Any] | None, fetch: Fetch
             raise InvalidInput(f"spec_url: {exc.message}", field=field) from None
         given = _parsed(raw, field)
     document = dict(given)
+    # A large description takes a moment to check; not on the event loop.
+    await asyncio.to_thread(_checked, document, config, field)
+    return document
+
+
+def _checked(document: Mapping[str, Any], config: OpenApiConfig, field: str) -> None:
     version = check(document, field=field)
     _security(document, version, config.security_scheme)
     chosen = select(
@@ -157,7 +164,6 @@ async def _load(config: BaseModel, given: Mapping[str, Any] | None, fetch: Fetch
             "no operation of the description is selected: check methods, tags and operations",
             field="config",
         )
-    return document
 
 
 def _parsed(raw: bytes, field: str) -> Mapping[str, Any]:
