@@ -36,6 +36,9 @@ class OpenApiAnswer(BaseModel):
         default=None, description="The answer: decoded JSON, or text when it is not JSON."
     )
     truncated: bool = Field(default=False, description="Whether the answer was cut short.")
+    location: str | None = Field(
+        default=None, description="The Location header, where the API sent one (201, 202)."
+    )
     hint: str | None = Field(default=None, description="What to do about a cut answer.")
 
 
@@ -153,7 +156,11 @@ class OpenApiAdapter:
         truncated = len(raw) > self._max_bytes
         data = bytes(raw[: self._max_bytes])
         media = response.headers.get("content-type", "").split(";")[0].strip().lower() or None
-        answer = OpenApiAnswer(status=response.status_code, content_type=media)
+        answer = OpenApiAnswer(
+            status=response.status_code,
+            content_type=media,
+            location=response.headers.get("location"),
+        )
         if not data:
             return answer
         textual = media is None or media.startswith("text/") or any(t in media for t in _TEXT)
