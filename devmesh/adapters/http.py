@@ -254,14 +254,22 @@ class UpstreamHttp:
         headers: Mapping[str, str] | None = None,
         passing: Collection[int] = (),
         hint: str | None = None,
+        content: bytes | None = None,
     ) -> AsyncIterator[httpx.Response]:
         """A successful streamed response (or one whose status is in ``passing``, for a
         caller that handles it, e.g. logging in again after a 401). Any other status
-        and any failure on the way is raised as an ``AdapterError``."""
+        and any failure on the way is raised as an ``AdapterError``. ``content`` is a
+        body already encoded (a form), sent instead of ``payload``."""
         url = path if isinstance(path, httpx.URL) else self.url(path)
         async with self.mapped(what, hint=hint):
             request = self._http.build_request(
-                method, url, params=params, json=payload, headers=headers, timeout=self._timeout
+                method,
+                url,
+                params=params,
+                json=payload,
+                content=content,
+                headers=headers,
+                timeout=self._timeout,
             )
             response = await self._send(request)
             try:

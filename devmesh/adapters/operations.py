@@ -13,7 +13,7 @@ Each standard operation names its toolset, the set a client chooses to see
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -34,7 +34,13 @@ from devmesh.domain.models import (
     PipelineRun,
 )
 
-__all__ = ["ARTIFACT_OPERATIONS", "CI_OPERATIONS", "PIPELINE_OPERATIONS", "Operation"]
+__all__ = [
+    "ARTIFACT_OPERATIONS",
+    "CI_OPERATIONS",
+    "PIPELINE_OPERATIONS",
+    "JsonArguments",
+    "Operation",
+]
 
 A = TypeVar("A")
 
@@ -58,6 +64,21 @@ class Operation(Generic[A]):
     # The set a client picks it by (``devmesh.tools.toolsets``): ``builds``, ``logs``,
     # ``pipelines``, ``artifacts``, or an OpenAPI tag. ``None``: the provider's own.
     toolset: str | None = None
+    # Operations made from a document (an OpenAPI description) have JSON Schemas, not
+    # models: thousands of classes nobody calls are not worth building. Arguments are
+    # checked against ``input_schema`` and ``run`` gets them as ``JsonArguments``.
+    input_schema: Mapping[str, Any] | None = None
+    output_schema: Mapping[str, Any] | None = None
+
+
+class JsonArguments(BaseModel):
+    """An operation's arguments, already checked against its ``input_schema``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return dict(self.__pydantic_extra__ or {})
 
 
 class BuildRef(_Input):

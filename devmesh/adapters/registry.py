@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import typing
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -35,6 +35,8 @@ from devmesh.domain.models import Credentials
 __all__ = [
     "ENTRY_POINT_GROUP",
     "Connection",
+    "Fetch",
+    "InstanceDocument",
     "Provider",
     "ProviderLoadError",
     "ProviderRegistry",
@@ -85,6 +87,27 @@ class Connection:
         )
 
 
+Fetch = Callable[[str], Awaitable[bytes]]
+"""Reads a URL through the service's egress policy, bounded in size and time; raises
+``InvalidInput`` (field ``config.<key>``) when it cannot."""
+
+
+@dataclass(frozen=True)
+class InstanceDocument:
+    """For a provider whose operations come from a document each instance stores (an
+    OpenAPI description), not from a fixed list.
+
+    ``load(config, given, fetch)`` runs once, at registration: it takes the document
+    given in the request (``given``) or reads it with ``fetch`` (a URL in the config),
+    checks it, and returns it as it is to be stored; a bad document is an
+    ``InvalidInput`` saying where. ``operations(document, config)`` lists the instance's
+    operations; ToolService calls it once per stored document and config, and caches it.
+    """
+
+    load: Callable[[BaseModel, Mapping[str, Any] | None, Fetch], Awaitable[dict[str, Any]]]
+    operations: Callable[[Mapping[str, Any], BaseModel], Sequence[Operation[Any]]]
+
+
 @dataclass(frozen=True)
 class Provider:
     """A provider package's one public object, named by its entry point.
@@ -116,6 +139,9 @@ class Provider:
     webhook_normaliser: WebhookNormaliser | None = None
     build_subject: Callable[[Mapping[str, Any]], str | None] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Set when each instance's operations come from its own document; ``operations``
+    # is then what every instance offers besides (usually nothing).
+    document: InstanceDocument | None = None
 
     def operation(self, name: str) -> Operation[Any] | None:
         return next((op for op in self.operations if op.name == name), None)

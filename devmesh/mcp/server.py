@@ -74,7 +74,12 @@ def instructions(separator: Separator, providers: Sequence[ProviderInfo] = ()) -
     lines = [
         f"- {provider.title} ({provider.name}): "
         + (f"{provider.description} " if provider.description else "")
-        + f"Operations: {', '.join(provider.operations)}."
+        + (
+            f"Operations: {', '.join(provider.operations)}."
+            if provider.operations
+            # An openapi instance's operations come from its own description.
+            else "Operations: each tool's own, as listed."
+        )
         for provider in providers
     ]
     return text + ("\n\nProviders:\n" + "\n".join(lines) if lines else "")

@@ -42,6 +42,7 @@ __all__ = [
     "SubscriptionRow",
     "TenantRow",
     "ToolCallRow",
+    "ToolDocumentRow",
     "ToolRow",
     "ToolWebhookRow",
     "UtcDateTime",
@@ -444,3 +445,20 @@ class AutoRetryRow(Base):
     depth: Mapped[int] = mapped_column(Integer, default=1)
     retry_build_id: Mapped[str | None] = mapped_column(String(255), default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+# --- tool documents -------------------------------------------------------------------
+
+
+class ToolDocumentRow(Base):
+    """The document a tool instance's operations come from (an OpenAPI description),
+    stored as registered: JSON text, which may run to megabytes, so it has its own table
+    and is read only when the instance's operations are built."""
+
+    __tablename__ = "tool_documents"
+
+    tool_id: Mapped[str] = mapped_column(
+        ForeignKey("tools.id", ondelete="CASCADE"), primary_key=True
+    )
+    sha256: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)

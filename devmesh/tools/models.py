@@ -133,6 +133,12 @@ class ToolCreate(BaseModel):
         description="Whether the worker retries this tool's flaky failures by itself.",
     )
     toolsets: ToolsetList | None = Field(default=None, description=_TOOLSETS_HELP)
+    spec: dict[str, Any] | None = Field(
+        default=None,
+        description="For providers whose operations come from a description (openapi): "
+        "the description itself (OpenAPI 3.0/3.1 or Swagger 2.0, as JSON), instead of a "
+        "spec_url in config. Read once, at registration.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -166,6 +172,11 @@ class ToolUpdate(BaseModel):
     )
     toolsets: ToolsetList | None = Field(
         default=None, description=_TOOLSETS_HELP + " Send null to return to the default."
+    )
+    spec: dict[str, Any] | None = Field(
+        default=None,
+        description="For providers whose operations come from a description (openapi): a "
+        "new description, replacing the stored one.",
     )
 
 

@@ -11,13 +11,16 @@ import asyncio
 import dataclasses
 import hashlib
 import hmac
+import json
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import httpx
+import jsonschema_rs
 import structlog
 from cachetools import TTLCache
 from pydantic import BaseModel, ValidationError
@@ -27,7 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from devmesh.adapters.clients import HttpClients
 from devmesh.adapters.egress import EgressDenied, EgressPolicy, origin_of
-from devmesh.adapters.operations import BuildRef, Operation
+from devmesh.adapters.http import public_address
+from devmesh.adapters.operations import BuildRef, JsonArguments, Operation
 from devmesh.adapters.protocols import Adapter
 from devmesh.adapters.registry import Connection, Provider, ProviderRegistry
 from devmesh.adapters.resilience import Resilience, ResiliencePolicy, ToolCall
@@ -46,7 +50,7 @@ from devmesh.domain.models import Credentials, LogLine, Tenant, ToolInstance
 from devmesh.events.outbox import Outbox, call_event
 from devmesh.security.vault import Vault
 from devmesh.store.db import Database
-from devmesh.store.rows import IdempotencyKeyRow, ToolCallRow, ToolRow, utcnow
+from devmesh.store.rows import IdempotencyKeyRow, ToolCallRow, ToolDocumentRow, ToolRow, utcnow
 from devmesh.tools.idempotency import IdempotencyStore, check_key, request_hash
 from devmesh.tools.models import (
     CatalogEntry,
@@ -73,6 +77,13 @@ class _LogTail(BaseModel):
     total: int
 
 
+# Built operations of document-made instances (an OpenAPI description keeps its parsed
+# document: GitHub's is ~100 MB in memory), so only a few are kept.
+_DOCUMENT_CACHE_SIZE = 16
+# A document read from a URL at registration: GitHub's whole description is 13 MB.
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
+_DOCUMENT_TIMEOUT = 60.0
+_SHOWN_OPERATIONS = 20
 # Who owns an instance made other than through the API (``devmesh apply``: "config").
 # Kept in the row's config under a key no provider setting can take (a leading "$"),
 # and taken out of it before the provider or the tenant sees the config.
@@ -104,16 +115,68 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def describe(operation: Operation[Any]) -> OperationInfo:
+    input_schema = (
+        dict(operation.input_schema)
+        if operation.input_schema is not None
+        else _schema(operation.input_model)
+    )
+    output_schema = (
+        dict(operation.output_schema)
+        if operation.output_schema is not None
+        else _schema(operation.output_model)
+    )
     return OperationInfo(
         name=operation.name,
         summary=operation.summary,
-        input_schema=_schema(operation.input_model),
-        output_schema=_schema(operation.output_model),
+        input_schema=input_schema,
+        output_schema=output_schema,
         read_only=operation.read_only,
         destructive=operation.destructive,
         idempotent=operation.idempotent,
         toolset=operation.toolset,
     )
+
+
+class OperationSet:
+    """One instance's operations by name, each described and checked once, lazily: a
+    description with a thousand operations costs nothing until it is listed or called."""
+
+    def __init__(self, operations: Sequence[Operation[Any]]) -> None:
+        self.operations = list(operations)
+        self._by_name = {op.name: op for op in self.operations}
+        self._infos: dict[str, OperationInfo] = {}
+        self._validators: dict[str, Any] = {}
+
+    def get(self, name: str) -> Operation[Any] | None:
+        return self._by_name.get(name)
+
+    def info(self, op: Operation[Any]) -> OperationInfo:
+        if (found := self._infos.get(op.name)) is None:
+            found = self._infos[op.name] = describe(op)
+        return found
+
+    def arguments(self, tool: str, op: Operation[Any], arguments: Mapping[str, Any]) -> BaseModel:
+        """``arguments`` checked against the operation's model or JSON Schema; an
+        ``InvalidInput`` names the first bad field."""
+        if op.input_schema is None:
+            try:
+                return op.input_model.model_validate(dict(arguments))
+            except ValidationError as exc:
+                field, message = validation_message(exc)
+                raise InvalidInput(
+                    f"invalid arguments for {tool}.{op.name}: {message}", field=field
+                ) from None
+        if (validator := self._validators.get(op.name)) is None:
+            validator = self._validators[op.name] = jsonschema_rs.validator_for(
+                self.info(op).input_schema
+            )
+        for error in validator.iter_errors(dict(arguments)):
+            field = ".".join(shorten(str(part)) for part in error.instance_path) or "arguments"
+            raise InvalidInput(
+                f"invalid arguments for {tool}.{op.name}: {field}: {shorten(error.message, 200)}",
+                field=field,
+            )
+        return JsonArguments.model_validate(dict(arguments))
 
 
 @dataclass(frozen=True)
@@ -165,6 +228,8 @@ class ToolService:
         # Adapters keep per-instance state worth reusing (login sessions, resolved
         # schedulers); the key changes whenever the tool or its credentials change.
         self._adapters: OrderedDict[tuple[str, str, str], Adapter] = OrderedDict()
+        self._static: dict[str, OperationSet] = {}
+        self._documents: OrderedDict[tuple[str, str], OperationSet] = OrderedDict()
 
     def on_catalog_change(self, listener: Callable[[Tenant], Awaitable[None]]) -> None:
         """Call ``listener`` after a tool is registered or removed for a tenant."""
@@ -190,6 +255,7 @@ class ToolService:
             config[_MANAGED_BY] = managed_by
         base_url = _base_url(provider, spec.base_url)
         await self._check_destination(base_url)
+        document = await self._load_document(provider, config, spec.spec)
         now = utcnow()
         row = ToolRow(
             id=str(uuid.uuid4()),
@@ -209,6 +275,15 @@ class ToolService:
         try:
             async with self._db.session() as session:
                 session.add(row)
+                if document is not None:
+                    await session.flush()
+                    session.add(
+                        ToolDocumentRow(
+                            tool_id=row.id,
+                            sha256=hashlib.sha256(document.encode()).hexdigest(),
+                            body=document,
+                        )
+                    )
         except IntegrityError as exc:
             raise Conflict(
                 f"a tool named {spec.name!r} exists already", details={"name": spec.name}
@@ -235,10 +310,19 @@ class ToolService:
         new ones."""
         if changes.base_url is not None:
             await self._check_destination(str(changes.base_url))
+        document = await self._changed_document(tenant, ref, changes)
         cleared = False
         try:
             async with self._db.session() as session:
                 row = await _find(session, tenant, ref)
+                if document is not None:
+                    await session.merge(
+                        ToolDocumentRow(
+                            tool_id=row.id,
+                            sha256=hashlib.sha256(document.encode()).hexdigest(),
+                            body=document,
+                        )
+                    )
                 if changes.base_url is not None:
                     moved = origin_of(str(changes.base_url)) != origin_of(row.base_url)
                     row.base_url = str(changes.base_url).rstrip("/")
@@ -318,25 +402,29 @@ class ToolService:
 
     async def operations(self, tenant: Tenant, ref: str) -> list[OperationInfo]:
         tool = await self.get_tool(tenant, ref)
-        return [describe(op) for op in self._provider(tool.provider).operations]
+        found = await self._operations(tool.id, tool.provider, tool.updated_at.isoformat())
+        return [found.info(op) for op in found.operations]
 
     async def catalog(self, tenant: Tenant) -> list[CatalogEntry]:
         """Every (tool, operation) the tenant can call, in a stable order."""
         if self._catalogs is not None and (cached := self._catalogs.get(tenant.id)) is not None:
             return cached
-        entries = [
-            CatalogEntry(
-                tool=tool.name,
-                provider=tool.provider,
-                operation=describe(op),
-                provider_title=provider.title,
-                provider_description=provider.description,
-                default_toolsets=tool.toolsets,
-            )
-            for tool in await self.list_tools(tenant)
-            if (provider := self._registry.get(tool.provider)) is not None
-            for op in provider.operations
-        ]
+        entries = []
+        for tool in await self.list_tools(tenant):
+            if (provider := self._registry.get(tool.provider)) is None:
+                continue
+            found = await self._operations(tool.id, tool.provider, tool.updated_at.isoformat())
+            entries += [
+                CatalogEntry(
+                    tool=tool.name,
+                    provider=tool.provider,
+                    operation=found.info(op),
+                    provider_title=provider.title,
+                    provider_description=provider.description,
+                    default_toolsets=tool.toolsets,
+                )
+                for op in found.operations
+            ]
         entries.sort(key=lambda entry: entry.qualified_name)
         if self._catalogs is not None:
             self._catalogs[tenant.id] = entries
@@ -375,11 +463,16 @@ class ToolService:
         check_call(arguments, upstream_token=upstream_token)
         row = await self._row(tenant, ref)
         provider = self._provider(row.provider)
-        op = provider.operation(operation)
+        found = await self._operations(row.id, row.provider, row.updated_at.isoformat())
+        op = found.get(operation)
         if op is None:
-            available = ", ".join(o.name for o in provider.operations)
+            names = [o.name for o in found.operations]
+            available = ", ".join(names[:_SHOWN_OPERATIONS])
+            if len(names) > _SHOWN_OPERATIONS:
+                available += f" and {len(names) - _SHOWN_OPERATIONS} more (list them)"
             raise UnknownTool(
-                f"tool {row.name!r} has no operation {operation!r}; it offers: {available}",
+                f"tool {row.name!r} has no operation {shorten(operation)!r}; "
+                f"it offers: {available or 'none'}",
                 details={"tool": row.name, "operation": operation},
             )
         if read_only and not op.read_only:
@@ -388,13 +481,7 @@ class ToolService:
                 "read-only; only operations marked read-only may run",
                 details={"tool": row.name, "operation": op.name, "read_only": True},
             )
-        try:
-            args = op.input_model.model_validate(dict(arguments))
-        except ValidationError as exc:
-            field, message = validation_message(exc)
-            raise InvalidInput(
-                f"invalid arguments for {row.name}.{op.name}: {message}", field=field
-            ) from None
+        args = found.arguments(row.name, op, arguments)
         if op.read_only:
             result = await self._run(row, provider, op, args, upstream_token)
             if op.name == "get_build_logs" and self._error_patterns is not None:
@@ -535,6 +622,114 @@ class ToolService:
             await self._outbox.add(session, event)
         self._outbox.committed()
 
+    # --- operations made from a document ------------------------------------------
+
+    async def _operations(self, tool_id: str, provider_name: str, version: str) -> OperationSet:
+        """The instance's operations: its provider's, and those of its stored document
+        (cached per instance and ``version``, its ``updated_at``)."""
+        provider = self._provider(provider_name)
+        if provider.document is None:
+            if (static := self._static.get(provider.name)) is None:
+                static = self._static[provider.name] = OperationSet(provider.operations)
+            return static
+        key = (tool_id, version)
+        if (cached := self._documents.get(key)) is not None:
+            self._documents.move_to_end(key)
+            return cached
+        async with self._db.session() as session:
+            row = await session.get(ToolRow, tool_id)
+            stored = await session.get(ToolDocumentRow, tool_id)
+        operations: list[Operation[Any]] = list(provider.operations)
+        if row is not None and stored is not None:
+            config = provider.config_model.model_validate(_provider_config(row))
+            make, body = provider.document.operations, stored.body
+            # Parsing and indexing a large description takes a moment; not on the loop.
+            operations += await asyncio.to_thread(lambda: make(json.loads(body), config))
+        built = OperationSet(operations)
+        self._documents[key] = built
+        if len(self._documents) > _DOCUMENT_CACHE_SIZE:
+            self._documents.popitem(last=False)
+        return built
+
+    async def _load_document(
+        self, provider: Provider, config: dict[str, Any], given: Mapping[str, Any] | None
+    ) -> str | None:
+        """The document to store with a new instance, as JSON text, or ``None``."""
+        if provider.document is None:
+            if given is not None:
+                raise InvalidInput(
+                    f"{provider.name} tools take no spec; leave it out", field="spec"
+                )
+            return None
+        model = provider.config_model.model_validate(config)
+        document = await provider.document.load(model, given, self._fetch)
+        return await asyncio.to_thread(_as_text, document)
+
+    async def _changed_document(self, tenant: Tenant, ref: str, changes: ToolUpdate) -> str | None:
+        """The document to store after ``changes``, or ``None`` to keep the stored one.
+
+        A new ``spec``, or a config with another ``spec_url``, is read and checked as at
+        registration; any other config change is checked against the stored document
+        (its operation selection, its security scheme) and keeps it."""
+        if changes.spec is None and changes.config is None:
+            return None
+        async with self._db.session() as session:
+            row = await _find(session, tenant, ref)
+            provider = self._provider(row.provider)
+            if provider.document is None:
+                if changes.spec is not None:
+                    raise InvalidInput(
+                        f"{provider.name} tools take no spec; leave it out", field="spec"
+                    )
+                return None
+            stored = await session.get(ToolDocumentRow, row.id)
+        old = _provider_config(row)
+        new = _validate_config(provider, changes.config) if changes.config is not None else old
+        given: Mapping[str, Any] | None = changes.spec
+        if given is None and new.get("spec_url") == old.get("spec_url") and stored is not None:
+            given = json.loads(stored.body)
+        model = provider.config_model.model_validate(new)
+        document = await provider.document.load(model, given, self._fetch)
+        text = await asyncio.to_thread(_as_text, document)
+        return None if stored is not None and stored.body == text else text
+
+    async def _fetch(self, url: str) -> bytes:
+        """``url``'s body, through the egress policy, bounded in size and time; an
+        ``InvalidInput`` (field ``config``) says why not."""
+        try:
+            await self._egress.check_url(url)
+        except EgressDenied as exc:
+            raise InvalidInput(f"{url} is refused: {exc.message}", field="config") from None
+        where = public_address(url)
+        try:
+            async with asyncio.timeout(_DOCUMENT_TIMEOUT):
+                # Every hop of a redirect passes the egress policy again (the transport's).
+                client = self._clients.client()
+                async with client.stream("GET", url, follow_redirects=True) as response:
+                    if not response.is_success:
+                        raise InvalidInput(
+                            f"{where} answered {response.status_code}", field="config"
+                        )
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > MAX_DOCUMENT_BYTES:
+                            raise InvalidInput(
+                                f"{where} is larger than {MAX_DOCUMENT_BYTES} bytes",
+                                field="config",
+                            )
+                    return bytes(body)
+        except TimeoutError:
+            raise InvalidInput(
+                f"{where} did not answer within {_DOCUMENT_TIMEOUT:.0f} s", field="config"
+            ) from None
+        except EgressDenied as exc:
+            raise InvalidInput(f"{where} is refused: {exc.message}", field="config") from None
+        except httpx.HTTPError as exc:
+            raise InvalidInput(
+                f"{where} could not be read: {type(exc).__name__}", field="config"
+            ) from None
+
     # --- internals -------------------------------------------------------------
 
     async def _row(self, tenant: Tenant, ref: str) -> ToolRow:
@@ -645,6 +840,10 @@ class ToolService:
         if len(self._adapters) > _ADAPTER_CACHE_SIZE:
             self._adapters.popitem(last=False)
         return adapter
+
+
+def _as_text(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, separators=(",", ":"))
 
 
 def validate_config(provider: Provider, config: Mapping[str, Any]) -> dict[str, Any]:

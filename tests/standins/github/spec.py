@@ -26,7 +26,15 @@ from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-__all__ = ["EXAMPLES", "OPERATIONS", "Checker", "cache_dir", "examples", "subset"]
+__all__ = [
+    "EXAMPLES",
+    "OPERATIONS",
+    "Checker",
+    "cache_dir",
+    "examples",
+    "full_description",
+    "subset",
+]
 
 _REPO = Path(__file__).resolve().parents[3]
 _VERSION = "23.0.2"
@@ -129,6 +137,11 @@ def _extract(full: Mapping[str, Any]) -> dict[str, Any]:
         "paths": paths,
         "components": components,
     }
+
+
+def full_description() -> Path:
+    """Where GitHub's whole description is (installed first, if it is not yet)."""
+    return _ensure_installed() / _FULL
 
 
 def subset() -> dict[str, Any]:

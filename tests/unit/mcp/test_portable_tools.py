@@ -23,6 +23,22 @@ from devmesh.tools.naming import Separator
 
 pytestmark = pytest.mark.anyio
 
+DESCRIPTION = {
+    "openapi": "3.0.3",
+    "info": {"title": "builds", "version": "1"},
+    "paths": {
+        "/builds/{id}": {
+            "get": {
+                "operationId": "getBuild",
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": {"description": "the build"}},
+            }
+        }
+    },
+}
+
 
 async def tenant_with_every_provider(services: Services, *names: str) -> Tenant:
     """A tenant with one tool per registered provider (per name given, default 'ci')."""
@@ -39,6 +55,8 @@ async def tenant_with_every_provider(services: Services, *names: str) -> Tenant:
                     else f"{name[: 63 - len(provider)]}-{provider}",
                     provider=provider,
                     base_url="http://ci.internal:8010",  # type: ignore[arg-type]
+                    # A provider whose operations come from a description gets a small one.
+                    spec=DESCRIPTION if services.registry.get(provider).document else None,  # type: ignore[union-attr]
                 ),
             )
     return tenant
