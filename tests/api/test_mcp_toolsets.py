@@ -33,7 +33,13 @@ TOOLS = [
     {"name": "gl", "provider": "gitlab", "base_url": "http://gitlab.internal"},
 ]
 META = {"search_tools", "call_tool", "list_toolsets"}
-KNOWLEDGE = {"search_contexts", "get_context", "store_context"}
+KNOWLEDGE = {
+    "search_contexts",
+    "get_context",
+    "store_context",
+    "analyze_failure",
+    "record_resolution",
+}
 
 
 async def tenant_with_tools(client: httpx.AsyncClient, services: Services, name: str) -> str:
@@ -171,7 +177,7 @@ async def test_list_toolsets_counts_each_sets_operations_and_marks_the_defaults(
     assert counts == {
         "artifacts": (4, False),
         "builds": (12, False),
-        "knowledge": (3, True),
+        "knowledge": (5, True),
         "logs": (4, False),
         "pipelines": (6, False),
     }
@@ -198,6 +204,7 @@ async def test_a_read_only_connection_lists_only_read_only_operations(
         "ci_cancel_build",
         "gl_trigger_pipeline",
         "store_context",
+        "record_resolution",
     }
 
 
