@@ -101,7 +101,7 @@ async def populate(services: Services, spec: Path | None) -> tuple[str, str]:
                     name="github-api",
                     provider="openapi",
                     base_url="https://api.github.invalid",  # type: ignore[arg-type]
-                    config={"spec": str(spec)},
+                    spec=json.loads(spec.read_text()),
                 ),
             )
             note = "7 instances (GitHub's OpenAPI as the seventh)"
