@@ -46,6 +46,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import mcp_types as types
 import tiktoken
@@ -101,7 +102,7 @@ async def populate(services: Services, spec: Path | None) -> tuple[str, str]:
                     name="github-api",
                     provider="openapi",
                     base_url="https://api.github.invalid",  # type: ignore[arg-type]
-                    spec=json.loads(spec.read_text()),
+                    spec=json.loads(await anyio.Path(spec).read_text()),
                 ),
             )
             note = "7 instances (GitHub's OpenAPI as the seventh)"
