@@ -426,7 +426,14 @@ RULES: tuple[Rule, ...] = (
         "dependency",
     ),
     # --- shell / configuration ------------------------------------------------
-    _r("command-not-found", r"\bcommand not found\b|: not found$", 4, "configuration"),
+    _r(
+        "command-not-found",
+        r"\bcommand not found\b|: not found$|executable file not found in \$PATH",
+        4,
+        "configuration",
+    ),
+    # The docker CLI's own failure line; what kind it is comes from the rest of it.
+    _r("docker-daemon", r"^docker: Error response from daemon: ", 4, None),
     _r("no-such-file", r"No such file or directory", 3, "configuration"),
     _r("permission", r"Permission denied|EACCES", 3, "configuration"),
     _r(
