@@ -265,17 +265,23 @@ def _hits(window: Sequence[str], start: int, end: int, known: set[str]) -> list[
         shape = template(line)
         if shape in known:
             continue  # the last passing build printed it too: it explains nothing
-        rules = seen.get(shape)
+        # Repetitive logs print the same line with other numbers: match each shape
+        # once. Which counts are zero stays in the key: "1 failed, 0 skipped" is a
+        # failure where "0 failed, 0 skipped" is not.
+        key = shape + "\0" + "".join("z" if n == "0" else "n" for n in _COUNT.findall(line))
+        rules = seen.get(key)
         if rules is None:
-            # Repetitive logs print the same line with other numbers: match each shape once.
             rules = sorted(match_rules(line), key=lambda r: -r.weight)
-            seen[shape] = rules
+            seen[key] = rules
         if not rules:
             continue
         weight = rules[0].weight + 0.25 * min(2.0, sum(r.weight for r in rules[1:]))
         weight *= _IN_REGION if start <= i <= end else _OUTSIDE_REGION
         hits.append(_Hit(i, weight, rules))
     return hits
+
+
+_COUNT = re.compile(r"\d+")
 
 
 def _choose(window: Sequence[str], hits: list[_Hit]) -> _Block | None:

@@ -404,6 +404,13 @@ RULES: tuple[Rule, ...] = (
         "test",
     ),
     _r("qunit", r"^(?:not ok|Module Failed:|Test Failed:|\s*actual:|\s*expected:)", 3, "test"),
+    # xUnit.net's console runner (1.x: "N total, N failed, ..."; 2.x: "Total: N, Errors: N, Failed: N").
+    _r(
+        "xunit-summary",
+        r"^\s*\d+ total, [1-9]\d* failed, \d+ skipped|\bTotal: \d+, Errors: \d+, Failed: [1-9]",
+        2,
+        "test",
+    ),
     _r("generic-failed-test", r"^\s*(?:FAIL|FAILED|FAILURE|ERROR)[:!]? \S", 2, "test"),
     # --- dependency fetching / network ----------------------------------------
     _r(
@@ -459,6 +466,8 @@ RULES: tuple[Rule, ...] = (
         "lint",
     ),
     _r("shellcheck", r"^In \S+ line \d+:|\bSC\d{4}\b", 4, "lint"),
+    # Many linters print "path:line[:col]: CODE message" with a rule code (TLDR003, DL3008, SC2086...).
+    _r("lint-coded", r"^\S+\.\w+:\d+(?::\d+)?:? [A-Z]{1,6}\d{3,4}\b", 4, "lint"),
     _r("markdownlint", r"^\S+\.md:? ?\d+(?::\d+)?:? MD\d{3}", 5, "lint"),
     _r("stylelint", r"^\s*\d+:\d+\s+[✖\u00d7⚠]\s|CssSyntaxError", 4, "lint"),
     _r(
