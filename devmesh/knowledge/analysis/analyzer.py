@@ -303,15 +303,17 @@ def _choose(window: Sequence[str], hits: list[_Hit]) -> _Block | None:
             block.score *= _PROGRESS
     best = max(block.score for block in blocks)
     chosen = next(block for block in blocks if block.score >= _NEAR_BEST * best)
-    return _trimmed(chosen)
+    return _trimmed(window, chosen)
 
 
-def _trimmed(block: _Block) -> _Block:
-    """The block without the bare error words that lead into it.
+def _trimmed(window: Sequence[str], block: _Block) -> _Block:
+    """The block without the bare error words set apart before it.
 
     Log lines at error level (``[error] ...``) printed while a test ran come
-    just before the test runner's own verdict on it; the verdict is the
-    failure, the chatter before it is not.
+    just before the test runner's own verdict on it, a blank or rule line
+    between: the verdict is the failure, the chatter before it is not. A bare
+    error line running straight into the failure's detail is its headline and
+    stays.
     """
     key = _key(block).weight
     keep = 0
@@ -321,7 +323,16 @@ def _trimmed(block: _Block) -> _Block:
         and block.hits[keep].weight < _WEAK_LEAD * key
     ):
         keep += 1
-    return _Block(block.hits[keep:], block.score) if keep else block
+    if not keep:
+        return block
+    between = window[block.hits[keep - 1].index + 1 : block.hits[keep].index]
+    if not any(_RULE_LINE.match(line) for line in between):
+        return block
+    return _Block(block.hits[keep:], block.score)
+
+
+# A blank line or one drawn with punctuation ("- - - -", "=====") sets output apart.
+_RULE_LINE = re.compile(r"^[\W_]*$")
 
 
 def _is_progress(window: Sequence[str], block: _Block) -> bool:

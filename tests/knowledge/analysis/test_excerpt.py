@@ -85,3 +85,16 @@ def test_a_long_stack_trace_is_shown_up_to_the_cap() -> None:
     shown = _shown(lines)
     assert len(shown) == 40
     assert frames[30] in shown
+
+
+def test_a_bare_error_headline_running_into_its_detail_stays_in_the_excerpt() -> None:
+    lines = [
+        "Acceptance: cart::remove item",
+        "Error while processing route: cart.index",
+        "TypeError: Cannot read property 'items' of undefined",
+        "    at eval (cart/models/cart:48:73)",
+        "    at Array.map (<anonymous>)",
+    ]
+    shown = _shown(lines)
+    assert "Error while processing route: cart.index" in shown
+    assert "    at Array.map (<anonymous>)" in shown
