@@ -19,12 +19,19 @@ The last line is machine-readable:
 
 Run: ``uv run python bench/failure_analysis.py --corpus DIR``
 (``--json-out FILE`` writes one JSON object per log; ``--quiet`` prints totals only).
+
+``--half a|b`` keeps the logs of half the projects only (split by a hash of the
+project name, so every log of a project falls in the same half): tune on one
+half, check on the other, and a change that fits one project's logs shows.
+``--categories FILE`` reads expected categories (``{"id": ..., "category": ...}``
+per line) from a file kept outside the corpus, for hand-labellings.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import statistics
 import sys
@@ -86,12 +93,41 @@ def score(
     )
 
 
-def run(corpus: Path, json_out: Path | None, quiet: bool) -> list[LogScore]:
+def half_of(label: dict[str, Any]) -> str:
+    """``a`` or ``b``: the half of the corpus a log's project falls in, stable across runs."""
+    project = str(label.get("project") or str(label["id"]).rsplit("__", 1)[0])
+    return "ab"[hashlib.sha256(project.encode("utf-8")).digest()[0] % 2]
+
+
+def read_labels(corpus: Path, half: str | None, categories: Path | None) -> list[dict[str, Any]]:
     labels = [
         json.loads(line)
         for line in (corpus / "labels.jsonl").read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
+    if half is not None:
+        labels = [label for label in labels if half_of(label) == half]
+    if categories is not None:
+        expected = {
+            str(record["id"]): str(record["category"])
+            for record in map(json.loads, categories.read_text(encoding="utf-8").splitlines())
+            if record.get("category")
+        }
+        labels = [
+            {**label, "category": expected[label["id"]]} if label["id"] in expected else label
+            for label in labels
+        ]
+    return labels
+
+
+def run(
+    corpus: Path,
+    json_out: Path | None,
+    quiet: bool,
+    half: str | None = None,
+    categories: Path | None = None,
+) -> list[LogScore]:
+    labels = read_labels(corpus, half, categories)
     scores: list[LogScore] = []
     out = json_out.open("w", encoding="utf-8") if json_out else None
     try:
@@ -174,8 +210,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, required=True, help="folder with labels.jsonl")
     parser.add_argument("--json-out", type=Path, help="write one JSON object per log here")
     parser.add_argument("--quiet", action="store_true", help="print the totals only")
+    parser.add_argument(
+        "--half", choices=("a", "b"), help="only the logs of this half of the projects"
+    )
+    parser.add_argument(
+        "--categories", type=Path, help="expected categories, one JSON object per line"
+    )
     args = parser.parse_args(argv)
-    scores = run(args.corpus, args.json_out, args.quiet)
+    scores = run(args.corpus, args.json_out, args.quiet, args.half, args.categories)
     if not scores:
         print("no logs in corpus", file=sys.stderr)
         return 1

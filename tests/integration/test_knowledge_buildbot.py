@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from devmesh.domain.models import Build, Tenant
+from devmesh.knowledge.analysis import EXCERPT_MAX
 from tests.support.buildbot.server import BuildbotServer
 from tests.support.live import LiveService, mcp_client, run_service, structured
 from tests.support.pushing import PushingTool, move_tool, pushing_master, register_pushed_tool
@@ -152,7 +153,7 @@ async def test_a_failed_build_is_stored_indexed_and_analysed_with_its_failing_li
     )
     assert found["failed_stage"] == "test"
     assert any("AssertionError: expected 200, got 500" in line["text"] for line in found["excerpt"])
-    assert len(found["excerpt"]) <= 30
+    assert len(found["excerpt"]) <= EXCERPT_MAX
 
 
 async def test_search_finds_the_failing_log_lines_by_a_paraphrase_and_they_open_by_cursor(

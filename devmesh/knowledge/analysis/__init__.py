@@ -1,7 +1,7 @@
 """The failure analyser: why a build failed, in a few lines a developer can paste.
 
 ``analyze_log`` reads a failed build's log and returns a ``FailureAnalysis``:
-a category, the failed stage, one sentence, an excerpt of at most ~30 numbered
+a category, the failed stage, one sentence, an excerpt of at most 40 numbered
 lines, a signature equal across builds failing the same way, and whether a retry
 is likely to help. ``adjust_for_history`` revises that last answer with the
 project's other builds. Both are pure and synchronous: no I/O, no model.

@@ -43,7 +43,7 @@ from devmesh.knowledge.analysis.signature import mask, template
 
 __all__ = ["EXCERPT_MAX", "MAX_LINES", "analyze_log"]
 
-EXCERPT_MAX = 30
+EXCERPT_MAX = 40
 # Work is capped: only the last MAX_LINES lines of a longer window are read.
 MAX_LINES = 40_000
 # Hits at most this many lines apart belong to one block.
@@ -53,6 +53,8 @@ _NEAR_BEST = 0.9
 _VERDICTS = frozenset({"ci-command-failed", "job-failed", "timeout-exit", "ci-no-output"})
 # Score factor of a lone failing line in a list of passing ones.
 _PROGRESS = 0.6
+# Bare-word hits leading a block that weigh less than this share of its key line are dropped.
+_WEAK_LEAD = 0.5
 # Weight factor of hits inside the failed region.
 _IN_REGION = 1.5
 # ... and outside it: set-up noise (a download retried, a cache missed) that the build survived.
@@ -263,17 +265,23 @@ def _hits(window: Sequence[str], start: int, end: int, known: set[str]) -> list[
         shape = template(line)
         if shape in known:
             continue  # the last passing build printed it too: it explains nothing
-        rules = seen.get(shape)
+        # Repetitive logs print the same line with other numbers: match each shape
+        # once. Which counts are zero stays in the key: "1 failed, 0 skipped" is a
+        # failure where "0 failed, 0 skipped" is not.
+        key = shape + "\0" + "".join("z" if n == "0" else "n" for n in _COUNT.findall(line))
+        rules = seen.get(key)
         if rules is None:
-            # Repetitive logs print the same line with other numbers: match each shape once.
             rules = sorted(match_rules(line), key=lambda r: -r.weight)
-            seen[shape] = rules
+            seen[key] = rules
         if not rules:
             continue
         weight = rules[0].weight + 0.25 * min(2.0, sum(r.weight for r in rules[1:]))
         weight *= _IN_REGION if start <= i <= end else _OUTSIDE_REGION
         hits.append(_Hit(i, weight, rules))
     return hits
+
+
+_COUNT = re.compile(r"\d+")
 
 
 def _choose(window: Sequence[str], hits: list[_Hit]) -> _Block | None:
@@ -294,7 +302,37 @@ def _choose(window: Sequence[str], hits: list[_Hit]) -> _Block | None:
         if _is_progress(window, block):
             block.score *= _PROGRESS
     best = max(block.score for block in blocks)
-    return next(block for block in blocks if block.score >= _NEAR_BEST * best)
+    chosen = next(block for block in blocks if block.score >= _NEAR_BEST * best)
+    return _trimmed(window, chosen)
+
+
+def _trimmed(window: Sequence[str], block: _Block) -> _Block:
+    """The block without the bare error words set apart before it.
+
+    Log lines at error level (``[error] ...``) printed while a test ran come
+    just before the test runner's own verdict on it, a blank or rule line
+    between: the verdict is the failure, the chatter before it is not. A bare
+    error line running straight into the failure's detail is its headline and
+    stays.
+    """
+    key = _key(block).weight
+    keep = 0
+    while (
+        keep < len(block.hits) - 1
+        and block.hits[keep].rules[0].weight <= 1
+        and block.hits[keep].weight < _WEAK_LEAD * key
+    ):
+        keep += 1
+    if not keep:
+        return block
+    between = window[block.hits[keep - 1].index + 1 : block.hits[keep].index]
+    if not any(_RULE_LINE.match(line) for line in between):
+        return block
+    return _Block(block.hits[keep:], block.score)
+
+
+# A blank line or one drawn with punctuation ("- - - -", "=====") sets output apart.
+_RULE_LINE = re.compile(r"^[\W_]*$")
 
 
 def _is_progress(window: Sequence[str], block: _Block) -> bool:
@@ -323,27 +361,55 @@ def _key(block: _Block) -> _Hit:
 
 
 def _extend(window: Sequence[str], block: _Block, end: int) -> tuple[int, int]:
-    """The block's lines plus the indented or continuing lines after it, capped."""
+    """The block's lines plus the indented or continuing lines after it, capped.
+
+    A line shaped like the block's first one (``[info] - name``, ``  2) name``:
+    the same bullet at the same indentation) that is not itself a failure is
+    the runner moving on to the next test, so the excerpt ends there.
+    """
     first, last = block.first, block.last
     if first > 0 and _HEADING.match(window[first - 1]) and not is_benign(window[first - 1]):
         first -= 1  # the heading the block's lines belong to (a file name, a test name)
     if last - first + 1 > EXCERPT_MAX:
         # A long block (a diff, a list of violations): its start says most.
         return first, first + EXCERPT_MAX - 1
+    bullet = _bullet(window[block.first])
+    key_rule = _key(block).rules[0]
     i = last + 1
     while i <= end and i - first < EXCERPT_MAX:
         line = window[i]
         if not line.strip():
-            # A blank line ends the excerpt unless what follows is still indented detail.
-            if i + 1 <= end and window[i + 1][:1] in (" ", "\t") and i + 1 - first < EXCERPT_MAX:
-                i += 1
-                continue
+            # A blank line ends the excerpt unless what follows is still indented
+            # detail or the same tool's next error (a compiler's, a linter's).
+            if i + 1 <= end and i + 1 - first < EXCERPT_MAX:
+                after = window[i + 1]
+                if after[:1] in (" ", "\t") or (
+                    key_rule is not None
+                    and key_rule.category in _LISTED
+                    and key_rule.pattern.search(after)
+                ):
+                    i += 1
+                    continue
             break
         if _is_new_section(line) or is_benign(line):
+            break
+        if bullet is not None and _bullet(line) == bullet:
             break
         last = i
         i += 1
     return first, last
+
+
+# Kinds of failure whose tools list every error: the next one belongs in the excerpt.
+_LISTED: frozenset[Category | None] = frozenset({"compile", "lint"})
+# A list item's bullet: an optional runner prefix (``[info]``), indentation and a
+# mark (``-``, ``*``, ``•``, jest's ``●``, ``N)``), digits masked; None for a line that has none.
+_BULLET = re.compile(r"^(?:\[\w+\] )?\s*(?:[-*•●✕✗✖\u00d7]|\d+[.)]) ")
+
+
+def _bullet(line: str) -> str | None:
+    match = _BULLET.match(line)
+    return re.sub(r"\d+", "0", match.group()) if match else None
 
 
 _HEADING = re.compile(r"^\S.*:\s*$|^\S+\.\w{1,6}\s*$")

@@ -404,6 +404,13 @@ RULES: tuple[Rule, ...] = (
         "test",
     ),
     _r("qunit", r"^(?:not ok|Module Failed:|Test Failed:|\s*actual:|\s*expected:)", 3, "test"),
+    # xUnit.net's console runner (1.x: "N total, N failed, ..."; 2.x: "Total: N, Errors: N, Failed: N").
+    _r(
+        "xunit-summary",
+        r"^\s*\d+ total, [1-9]\d* failed, \d+ skipped|\bTotal: \d+, Errors: \d+, Failed: [1-9]",
+        2,
+        "test",
+    ),
     _r("generic-failed-test", r"^\s*(?:FAIL|FAILED|FAILURE|ERROR)[:!]? \S", 2, "test"),
     # --- dependency fetching / network ----------------------------------------
     _r(
@@ -426,7 +433,14 @@ RULES: tuple[Rule, ...] = (
         "dependency",
     ),
     # --- shell / configuration ------------------------------------------------
-    _r("command-not-found", r"\bcommand not found\b|: not found$", 4, "configuration"),
+    _r(
+        "command-not-found",
+        r"\bcommand not found\b|: not found$|executable file not found in \$PATH",
+        4,
+        "configuration",
+    ),
+    # The docker CLI's own failure line; what kind it is comes from the rest of it.
+    _r("docker-daemon", r"^docker: Error response from daemon: ", 4, None),
     _r("no-such-file", r"No such file or directory", 3, "configuration"),
     _r("permission", r"Permission denied|EACCES", 3, "configuration"),
     _r(
@@ -452,6 +466,8 @@ RULES: tuple[Rule, ...] = (
         "lint",
     ),
     _r("shellcheck", r"^In \S+ line \d+:|\bSC\d{4}\b", 4, "lint"),
+    # Many linters print "path:line[:col]: CODE message" with a rule code (TLDR003, DL3008, SC2086...).
+    _r("lint-coded", r"^\S+\.\w+:\d+(?::\d+)?:? [A-Z]{1,6}\d{3,4}\b", 4, "lint"),
     _r("markdownlint", r"^\S+\.md:? ?\d+(?::\d+)?:? MD\d{3}", 5, "lint"),
     _r("stylelint", r"^\s*\d+:\d+\s+[✖\u00d7⚠]\s|CssSyntaxError", 4, "lint"),
     _r(

@@ -81,3 +81,16 @@ def test_a_log_longer_than_the_cap_is_read_from_its_end_with_true_line_numbers()
 def test_the_same_log_gives_the_same_analysis() -> None:
     lines = _lines("maven-surefire")
     assert analyze_log(lines) == analyze_log(lines)
+
+
+def test_a_summary_with_failures_counts_though_a_passing_one_of_the_same_shape_came_first() -> None:
+    lines = [
+        "$ mono xunit.console.exe Cart.Tests.dll",
+        "12 total, 0 failed, 0 skipped, took 1.204 seconds",
+        "Tests complete: 15 of 15",
+        "15 total, 1 failed, 0 skipped, took 2.310 seconds",
+        'The command "mono xunit.console.exe Cart.Tests.dll" exited with 1.',
+    ]
+    analysis = analyze_log(lines)
+    assert analysis.category == "test"
+    assert lines[3] in [e.text for e in analysis.excerpt]
