@@ -43,7 +43,7 @@ from devmesh.knowledge.analysis.signature import mask, template
 
 __all__ = ["EXCERPT_MAX", "MAX_LINES", "analyze_log"]
 
-EXCERPT_MAX = 40
+EXCERPT_MAX = 30
 # Work is capped: only the last MAX_LINES lines of a longer window are read.
 MAX_LINES = 40_000
 # Hits at most this many lines apart belong to one block.

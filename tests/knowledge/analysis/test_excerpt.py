@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from devmesh.knowledge.analysis import analyze_log
+from devmesh.knowledge.analysis import EXCERPT_MAX, analyze_log
 
 
 def _shown(lines: list[str]) -> list[str]:
@@ -83,8 +83,8 @@ def test_a_long_stack_trace_is_shown_up_to_the_cap() -> None:
         *frames,
     ]
     shown = _shown(lines)
-    assert len(shown) == 40
-    assert frames[30] in shown
+    assert len(shown) == EXCERPT_MAX
+    assert frames[EXCERPT_MAX - 10] in shown
 
 
 def test_a_bare_error_headline_running_into_its_detail_stays_in_the_excerpt() -> None:
