@@ -35,7 +35,8 @@ __all__ = ["CodeBuildAdapter"]
 # BatchGetBuilds takes at most 100 ids; one page of a project's builds is enough.
 _MAX_LISTED = 100
 _MAX_ARTIFACTS = 200
-_WAIT_S = 5.0
+# Below the default attempt timeout (10 s), so a cancel through the gateway can wait it out.
+_WAIT_S = 8.0
 _POLL_S = 0.2
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 # Names CodeBuild reserves for itself (the Environment variables page).
