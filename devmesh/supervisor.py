@@ -95,6 +95,8 @@ def run_workers(
     parent = os.getpid()
     try:
         for index in range(workers):
+            if stopping:
+                break  # told to stop while starting: start no more
             pid = os.fork()
             if pid == 0:  # pragma: no cover (the child; the process tests run it)
                 os._exit(_child(index, parent, metrics_dir, serve))
@@ -103,7 +105,9 @@ def run_workers(
         failed = False
         while children:
             pid, status = os.wait()
-            index = children.pop(pid)
+            index = children.pop(pid, -1)
+            if index < 0:
+                continue  # not one of ours (nothing else should be a child, but be sure)
             code = os.waitstatus_to_exitcode(status)
             # Its live gauges (breakers open, queue depth) leave the sums with it.
             mark_process_dead(pid, metrics_dir)  # type: ignore[no-untyped-call]
