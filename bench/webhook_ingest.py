@@ -60,7 +60,7 @@ async def _backend(
     cells = [Cell(name, c) for c in args.concurrency]
     db = Database(url)
     try:
-        async with run_devmesh(None, work / "devmesh", **settings) as gateway:
+        async with run_devmesh(None, work / "devmesh", workers=args.workers, **settings) as gateway:
             print(f"devmesh {name} {gateway.base_url} (pid {gateway.pid})", flush=True)
             async with httpx.AsyncClient(
                 base_url=gateway.base_url, trust_env=False, timeout=10
@@ -147,6 +147,9 @@ def main() -> None:
         "--concurrency", type=lambda s: [int(c) for c in s.split(",")], default=[1, 16, 64]
     )
     parser.add_argument("--skip-postgres", action="store_true", help="embedded default only")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="serve Developer Mesh with `serve --workers N`"
+    )
     args = parser.parse_args()
     if HEADLINE_CONCURRENCY not in args.concurrency:
         parser.error(f"--concurrency must include {HEADLINE_CONCURRENCY} (the headline uses it)")

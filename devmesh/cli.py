@@ -11,12 +11,14 @@ import contextlib
 import dataclasses
 import json
 import signal
+import socket
 import sys
 from collections.abc import Callable, Coroutine, Generator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import structlog
 import uvicorn
 from prometheus_client import start_http_server
 
@@ -26,11 +28,14 @@ from devmesh.domain.errors import DevMeshError
 from devmesh.mcp.stdio import serve_stdio
 from devmesh.observability.logging import configure_logging
 from devmesh.serving import uvicorn_config
+from devmesh.supervisor import background_in, default_workers, run_workers
 from devmesh.tools.context_operations import knowledge_operations
 from devmesh.tools.declared import DeclaredTools
 from devmesh.tools.toolsets import View
 
 __all__ = ["main"]
+
+_log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
@@ -115,22 +120,58 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
     is_flag=True,
     help="First apply the tools the configuration declares (as `devmesh apply`).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes serving the port (default serve.workers: one per CPU with Redis, else one).",
+)
 @click.pass_context
 def serve(
-    ctx: click.Context, host: str | None, port: int | None, no_worker: bool, apply_first: bool
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    no_worker: bool,
+    apply_first: bool,
+    workers: int | None,
 ) -> None:
     """Run the HTTP service: REST API and MCP (and the event worker, unless told not to)."""
     settings = _settings(ctx)
     if apply_first:
         _apply(ctx, dry_run=False, prune=False, create_tenant=False)
-    app = create_app(settings, run_worker=False if no_worker else None)
-    config = uvicorn_config(
-        app, settings, host=host or settings.host, port=settings.port if port is None else port
-    )
-    server = _Server(config)
-    server.run()
-    if not server.started:
-        sys.exit(1)
+    host = host or settings.host
+    port = settings.port if port is None else port
+    workers = workers or default_workers(settings)
+    if workers == 1:
+        sys.exit(_serve_one(settings, host, port, run_worker=False if no_worker else None))
+    if settings.redis_url is None:
+        # Allowed (and measured, docs/performance.md), but not what replicas share.
+        _log.warning(
+            "workers_without_redis",
+            workers=workers,
+            detail="each process keeps its own rate-limit windows and circuit breakers",
+        )
+    sock = uvicorn_config(None, settings, host=host, port=port).bind_socket()
+
+    def serve_child(index: int) -> int:
+        background = not no_worker and background_in(settings, index)
+        return _serve_one(settings, host, port, run_worker=None if background else False, sock=sock)
+
+    sys.exit(run_workers(settings, sock, workers, serve_child))
+
+
+def _serve_one(
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    run_worker: bool | None,
+    sock: socket.socket | None = None,
+) -> int:
+    app = create_app(settings, run_worker=run_worker)
+    server = _Server(uvicorn_config(app, settings, host=host, port=port))
+    server.run(sockets=None if sock is None else [sock])
+    return 0 if server.started else 1
 
 
 @cli.command("mcp")

@@ -434,6 +434,18 @@ class DatabaseSettings(BaseModel):
     )
 
 
+class ServeSettings(BaseModel):
+    """``devmesh serve``: how many processes answer on its port."""
+
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Processes serving HTTP on one port. Unset: one per CPU when redis_url "
+        "is set (rate limits and breakers are shared there), else one.",
+    )
+
+
 class Settings(BaseModel):
     # A plain model, not pydantic-settings' BaseSettings: that one would read the
     # process environment again on its own, whatever ``load_settings`` was given.
@@ -503,6 +515,7 @@ class Settings(BaseModel):
     adapters: AdaptersSettings = AdaptersSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
     database: DatabaseSettings = DatabaseSettings()
+    serve: ServeSettings = ServeSettings()
 
     @field_validator("toolsets", mode="before")
     @classmethod

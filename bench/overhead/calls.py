@@ -13,6 +13,11 @@ from mcp.client.streamable_http import streamable_http_client
 
 PROPERTIES = ["branch", "revision", "got_revision"]  # what the adapter asks for
 BUILD_PATH = "/api/v2/builds/1"
+# The name tools/list shows for tool ``ci``'s get_build_status (the default separator
+# is "_"), as an agent calls it. The canonical ``ci.get_build_status`` works too, but
+# the SDK client checks structured output against the tool it listed, and, not finding
+# that name, lists the tools again on every call: two requests measured as one.
+MCP_TOOL = "ci_get_build_status"
 CALL_TIMEOUT_S = 10.0
 SESSION_PER_CALL_MAX = 300  # each such call is three HTTP exchanges; keep the row short
 

@@ -32,13 +32,16 @@ _ENTRY = Path(__file__).resolve().parents[1] / "call_overhead.py"
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process, all threads, from /proc (10 ms resolution)."""
+    """User + system CPU of a process and its children (``serve --workers N``), all
+    threads, from /proc (10 ms resolution)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return math.nan
     fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -112,10 +115,10 @@ def _devmesh_cli(env: dict[str, str], cwd: Path, *args: str) -> Any:
 
 @asynccontextmanager
 async def run_devmesh(
-    upstream: Upstream | None, work: Path, **settings: str
+    upstream: Upstream | None, work: Path, *, workers: int = 1, **settings: str
 ) -> AsyncIterator[Gateway]:
-    """``devmesh serve`` with a tenant, a key and (with an upstream) tool ``ci``;
-    stopped by PID on exit."""
+    """``devmesh serve --workers N`` with a tenant, a key and (with an upstream) tool
+    ``ci``; stopped by PID on exit."""
     work.mkdir(parents=True)  # noqa: ASYNC240 (set-up, before anything is measured)
     # The working directory has no configs/config.yaml, so only defaults and env count.
     env = _devmesh_env(work / "data", **settings)
@@ -123,6 +126,7 @@ async def run_devmesh(
     key = _devmesh_cli(env, work, "keys", "create", tenant["tenant_id"], "--name", "bench")
     port = free_port()
     serve = [str(Path(sys.executable).with_name("devmesh")), "serve", "--port", str(port)]
+    serve += ["--workers", str(workers)]
     process = spawn(serve, work=work, log="service.log", env=env)
     try:
         base_url = f"http://{HOST}:{port}"

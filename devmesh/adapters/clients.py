@@ -5,8 +5,8 @@ every tool instance with the same policy, across tenants, so none keeps cookies 
 jar accepts nothing), follows redirects itself (``UpstreamHttp`` does that, keeping
 credentials to the tool's origin) or reads proxies and ``.netrc`` from the environment
 (``trust_env=False``: either would slip past egress). Every client's transport is an
-``EgressTransport``, so every connection it opens, redirect hops included, passes the
-egress policy at connect time.
+``AiohttpEgressTransport`` (httpx over aiohttp, for CPU: see ``aio_transport``), so every
+connection it opens, redirect hops included, passes the egress policy at connect time.
 
 Only what must differ per connection pool is a key: TLS verification. A tool instance
 that turns it off (a CI server with a self-signed certificate) gets a client of its
@@ -19,7 +19,8 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
-from devmesh.adapters.egress import EgressPolicy, EgressTransport
+from devmesh.adapters.aio_transport import AiohttpEgressTransport
+from devmesh.adapters.egress import EgressPolicy
 
 __all__ = ["HttpClients"]
 
@@ -39,7 +40,9 @@ class HttpClients:
         client = self._clients.get(verify_tls)
         if client is None:
             client = httpx.AsyncClient(
-                transport=EgressTransport(self._egress, limits=self._limits, verify=verify_tls),
+                transport=AiohttpEgressTransport(
+                    self._egress, limits=self._limits, verify=verify_tls
+                ),
                 cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
                 timeout=_TIMEOUT,
                 follow_redirects=False,

@@ -1,12 +1,14 @@
 """The egress policy: which addresses an outbound call may reach, checked as the socket opens.
 
-Every outbound request goes through the one ``httpx.AsyncClient`` the composition root
-builds on ``EgressTransport``: httpx's own transport, whose connection pool opens its
-sockets through ``_EgressBackend``. That backend resolves the host itself, checks every
-address against the policy and connects to a checked address, so a name that resolves
-to a public address when a tool is registered and to 169.254.169.254 at call time (DNS
-rebinding) is refused all the same. TLS is unaffected: httpcore passes the origin's
-host name, not the address, as the SNI name and for certificate checks.
+Every outbound request goes through the shared ``httpx.AsyncClient`` the composition root
+builds (``HttpClients``) on ``AiohttpEgressTransport`` (``aio_transport``), whose connector
+resolves through ``EgressPolicy.permitted``; ``EgressTransport`` here is httpx's own
+transport, whose connection pool opens its sockets through ``_EgressBackend``. Both resolve
+the host themselves, check every address against the policy and connect to a checked
+address, so a name that resolves to a public address when a tool is registered and to
+169.254.169.254 at call time (DNS rebinding) is refused all the same. TLS is unaffected:
+httpcore and aiohttp pass the origin's host name, not the address, as the SNI name and for
+certificate checks.
 
 Classes of destination, first match wins:
 

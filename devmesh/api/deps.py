@@ -34,41 +34,48 @@ __all__ = [
 ]
 
 
-def _services(request: Request) -> Services:
+# Every dependency here is async although none awaits: FastAPI runs a plain ``def``
+# dependency in a worker thread, a thread hop per dependency per request (a fifth
+# of a REST call's CPU; docs/performance.md).
+def _of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def _tenants(request: Request) -> TenantService:
-    return _services(request).tenants
+async def _services(request: Request) -> Services:
+    return _of(request)
 
 
-def _tools(request: Request) -> ToolService:
-    return _services(request).tools
+async def _tenants(request: Request) -> TenantService:
+    return _of(request).tenants
 
 
-def _webhooks(request: Request) -> WebhookService:
-    return _services(request).webhooks
+async def _tools(request: Request) -> ToolService:
+    return _of(request).tools
 
 
-def _events(request: Request) -> EventLog:
-    return _services(request).events
+async def _webhooks(request: Request) -> WebhookService:
+    return _of(request).webhooks
 
 
-def _subscriptions(request: Request) -> SubscriptionService:
-    return _services(request).subscriptions
+async def _events(request: Request) -> EventLog:
+    return _of(request).events
 
 
-def _contexts(request: Request) -> ContextService:
-    return _services(request).contexts
+async def _subscriptions(request: Request) -> SubscriptionService:
+    return _of(request).subscriptions
 
 
-def _learning(request: Request) -> BuildLearning:
-    return _services(request).learning
+async def _contexts(request: Request) -> ContextService:
+    return _of(request).contexts
 
 
-def _bus(request: Request) -> EventBus:
-    return _services(request).bus
+async def _bus(request: Request) -> EventBus:
+    return _of(request).bus
+
+
+async def _learning(request: Request) -> BuildLearning:
+    return _of(request).learning
 
 
 async def _current_tenant(request: Request) -> Tenant:

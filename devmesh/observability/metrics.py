@@ -5,9 +5,27 @@ Labels are bounded: route templates, never raw paths, ids or anything secret.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import os
 
-__all__ = ["Metrics"]
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
+from prometheus_client.multiprocess import MultiProcessCollector
+
+__all__ = ["Metrics", "share_across_processes"]
+
+# Set in each process of ``devmesh serve --workers N`` (devmesh/supervisor.py).
+_shared_dir: str | None = None
+
+
+def share_across_processes(directory: str) -> None:
+    """From now on, metrics made in this process keep their values in files under
+    ``directory`` (prometheus_client's multiprocess mode), and ``render`` sums the
+    files of every process: each of N serving processes answers ``/metrics`` for all.
+
+    Call before any ``Metrics`` is made: the value class is chosen when a metric is."""
+    global _shared_dir
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    _shared_dir = directory
 
 
 class Metrics:
@@ -53,6 +71,8 @@ class Metrics:
             "Tool instances whose circuit breaker this process saw open and not yet probed.",
             ["provider"],
             registry=self.registry,
+            # Summed over the live processes of one `serve --workers N` (not per pid).
+            multiprocess_mode="livesum",
         )
         self.breaker_transitions = Counter(
             "devmesh_circuit_breaker_transitions_total",
@@ -96,17 +116,25 @@ class Metrics:
             "devmesh_events_queue_depth",
             "Event deliveries not yet settled, plus events not yet dispatched.",
             registry=self.registry,
+            # Processes that read these read the same tables: one value, not a sum.
+            multiprocess_mode="livemax",
         )
         self.events_lag = Gauge(
             "devmesh_events_lag_seconds",
             "Age of the oldest unsettled delivery or undispatched event.",
             registry=self.registry,
+            multiprocess_mode="livemax",
         )
         self.events_dead = Gauge(
             "devmesh_events_dead_letters",
             "Deliveries in the dead-letter queue.",
             registry=self.registry,
+            multiprocess_mode="livemax",
         )
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if _shared_dir is None:
+            return generate_latest(self.registry)
+        every_process = CollectorRegistry()
+        MultiProcessCollector(every_process, path=_shared_dir)  # type: ignore[no-untyped-call]
+        return generate_latest(every_process)

@@ -235,7 +235,7 @@ async def test_a_client_that_skips_tls_checks_is_a_client_of_its_own() -> None:
         assert checked is clients.client(verify_tls=True)
         assert checked is not unchecked
         contexts = [
-            client._transport._pool._ssl_context  # type: ignore[attr-defined]
+            client._transport.ssl_context  # type: ignore[attr-defined]
             for client in (checked, unchecked)
         ]
         assert [c.verify_mode for c in contexts] == [ssl.CERT_REQUIRED, ssl.CERT_NONE]
