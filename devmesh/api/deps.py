@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -46,36 +46,13 @@ async def _services(request: Request) -> Services:
     return _of(request)
 
 
-async def _tenants(request: Request) -> TenantService:
-    return _of(request).tenants
+def _part(name: str) -> Any:
+    """A dependency giving one of the services by its name on ``Services``."""
 
+    async def part(request: Request) -> Any:
+        return getattr(_of(request), name)
 
-async def _tools(request: Request) -> ToolService:
-    return _of(request).tools
-
-
-async def _webhooks(request: Request) -> WebhookService:
-    return _of(request).webhooks
-
-
-async def _events(request: Request) -> EventLog:
-    return _of(request).events
-
-
-async def _subscriptions(request: Request) -> SubscriptionService:
-    return _of(request).subscriptions
-
-
-async def _contexts(request: Request) -> ContextService:
-    return _of(request).contexts
-
-
-async def _bus(request: Request) -> EventBus:
-    return _of(request).bus
-
-
-async def _learning(request: Request) -> BuildLearning:
-    return _of(request).learning
+    return Depends(part)
 
 
 async def _current_tenant(request: Request) -> Tenant:
@@ -88,12 +65,12 @@ async def _current_tenant(request: Request) -> Tenant:
 
 
 AppServices = Annotated["Services", Depends(_services)]
-Tenants = Annotated[TenantService, Depends(_tenants)]
+Tenants = Annotated[TenantService, _part("tenants")]
 CurrentTenant = Annotated[Tenant, Depends(_current_tenant)]
-Tools = Annotated[ToolService, Depends(_tools)]
-Events = Annotated[EventLog, Depends(_events)]
-Bus = Annotated[EventBus, Depends(_bus)]
-Subscriptions = Annotated[SubscriptionService, Depends(_subscriptions)]
-Webhooks = Annotated[WebhookService, Depends(_webhooks)]
-Contexts = Annotated[ContextService, Depends(_contexts)]
-Learning = Annotated[BuildLearning, Depends(_learning)]
+Tools = Annotated[ToolService, _part("tools")]
+Events = Annotated[EventLog, _part("events")]
+Bus = Annotated[EventBus, _part("bus")]
+Subscriptions = Annotated[SubscriptionService, _part("subscriptions")]
+Webhooks = Annotated[WebhookService, _part("webhooks")]
+Contexts = Annotated[ContextService, _part("contexts")]
+Learning = Annotated[BuildLearning, _part("learning")]
