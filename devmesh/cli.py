@@ -124,7 +124,7 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
     "--workers",
     type=click.IntRange(1, 64),
     default=None,
-    help="Processes serving the port (default serve.workers: one per CPU with Redis, else one).",
+    help="Processes serving the port (default serve.workers, else one; with Redis, one per CPU).",
 )
 @click.pass_context
 def serve(
