@@ -18,6 +18,10 @@ BUILD_PATH = "/api/v2/builds/1"
 # the SDK client checks structured output against the tool it listed, and, not finding
 # that name, lists the tools again on every call: two requests measured as one.
 MCP_TOOL = "ci_get_build_status"
+# The service's default view lists the knowledge tools and the search meta-tools; an
+# agent that works with builds connects with their toolset, and so lists the tool it
+# calls (an unlisted name would send the SDK client back to tools/list on every call).
+MCP_PATH = "/mcp?toolsets=builds"
 CALL_TIMEOUT_S = 10.0
 SESSION_PER_CALL_MAX = 300  # each such call is three HTTP exchanges; keep the row short
 

@@ -13,6 +13,7 @@ import httpx
 
 from bench.overhead.calls import (
     CALL_TIMEOUT_S,
+    MCP_PATH,
     MCP_TOOL,
     PROPERTIES,
     SESSION_PER_CALL_MAX,
@@ -161,7 +162,7 @@ def _brief(result: Result) -> str:
 
 async def measure_devmesh(bench: Bench, gateway: Gateway, backend: str) -> None:
     headers = {"Authorization": f"Bearer {gateway.api_key}"}
-    mcp_url = f"{gateway.base_url}/mcp"
+    mcp_url = f"{gateway.base_url}{MCP_PATH}"
     tool, arguments = MCP_TOOL, {"build_id": "1"}
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with (

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.overhead.calls import CALL_TIMEOUT_S, MCP_TOOL, Worker, mcp_calls, rest_calls
+from bench.overhead.calls import CALL_TIMEOUT_S, MCP_PATH, MCP_TOOL, Worker, mcp_calls, rest_calls
 from bench.overhead.measuring import Bench, Result, run_phase
 from bench.overhead.processes import Gateway, spawn, stop, tail
 
@@ -90,7 +90,7 @@ async def profile(bench: Bench, gateway: Gateway, work: Path) -> list[str]:
         loads: list[tuple[str, Worker]] = [
             (
                 "mcp",
-                mcp_calls(f"{gateway.base_url}/mcp", headers, MCP_TOOL, {"build_id": "1"}),
+                mcp_calls(f"{gateway.base_url}{MCP_PATH}", headers, MCP_TOOL, {"build_id": "1"}),
             ),
             ("rest", rest_calls(http, gateway.api_key)),
         ]
