@@ -7,14 +7,17 @@ FastMCP's OpenAPI proxy (``FastMCP.from_openapi``) of the same upstream, also a
 subprocess. Then, for the same read (build 1's status, one ``GET /api/v2/builds/1``
 upstream), it measures
 
-* ``direct``: the upstream itself, with httpx;
+* ``direct``: the upstream itself;
 * ``rest``: ``POST /api/v1/tools/ci/operations/get_build_status``;
-* ``mcp``: ``tools/call ci.get_build_status`` with the official SDK client over
-  Streamable HTTP, one client session per concurrent worker (an agent keeps its
-  session), plus one row of a new session per call, at concurrency 1;
-* ``fastmcp``: ``tools/call get_build`` on the FastMCP proxy, same client, same way;
+* ``mcp``: ``tools/call ci_get_build_status`` as the official SDK client sends it
+  (captured from ``mcp.Client`` once, then sent again for every call);
+* ``fastmcp``: ``tools/call get_build`` on the FastMCP proxy, captured and sent the same way;
 
-at concurrency 1, 8 and 32, after a warm-up, every phase bounded in calls and in
+all four with one lean client (aiohttp), so that on two cores the load generator takes
+little of the CPU it shares with what it measures; then, as an agent sees them, the
+official client's own calls (``mcp, sdk client``, ``fastmcp, sdk client``: one
+session per concurrent worker, kept) and a new session per call (concurrency 1 only).
+Each at concurrency 1, 8 and 32, after a warm-up, every phase bounded in calls and in
 seconds. Then it runs direct, rest and mcp again with Developer Mesh on PostgreSQL
 and Redis (``--skip-postgres`` leaves that out). The table shows p50/p99 latency,
 what rest/mcp/fastmcp add over direct at the same concurrency, calls per second,
@@ -25,7 +28,8 @@ printed. The last line is machine-readable:
 
     overhead rest_p50_ms=… mcp_p50_ms=… mcp_rps_c8=… fastmcp_rps_c8=…
 
-(added p50 at concurrency 1 and calls/s at concurrency 8, embedded default).
+(added p50 at concurrency 1 and calls/s at concurrency 8, embedded default, the lean
+client's rows).
 
 Run: ``uv run --group bench python bench/call_overhead.py`` (see docs/performance.md).
 """

@@ -9,8 +9,6 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
-import httpx
-
 from bench.overhead.calls import (
     CALL_TIMEOUT_S,
     MCP_PATH,
@@ -19,9 +17,12 @@ from bench.overhead.calls import (
     SESSION_PER_CALL_MAX,
     Call,
     Worker,
+    capture_call,
     direct_calls,
+    lean_client,
     mcp_calls,
     mcp_session_per_call,
+    replayed_calls,
     rest_calls,
 )
 from bench.overhead.processes import Gateway, cpu_seconds
@@ -164,19 +165,16 @@ async def measure_devmesh(bench: Bench, gateway: Gateway, backend: str) -> None:
     headers = {"Authorization": f"Bearer {gateway.api_key}"}
     mcp_url = f"{gateway.base_url}{MCP_PATH}"
     tool, arguments = MCP_TOOL, {"build_id": "1"}
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with (
-        httpx.AsyncClient(
-            base_url=bench.upstream.base_url, trust_env=False, timeout=CALL_TIMEOUT_S, limits=limits
-        ) as upstream_http,
-        httpx.AsyncClient(
-            base_url=gateway.base_url, trust_env=False, timeout=CALL_TIMEOUT_S, limits=limits
-        ) as gateway_http,
-    ):
+    async with lean_client() as http:
         # Direct again for every backend: the machine's load drifts between rounds.
-        await bench.sweep(backend, "direct", direct_calls(upstream_http))
-        await bench.sweep(backend, "rest", rest_calls(gateway_http, gateway.api_key), gateway.pid)
-        await bench.sweep(backend, "mcp", mcp_calls(mcp_url, headers, tool, arguments), gateway.pid)
+        await bench.sweep(backend, "direct", direct_calls(http, bench.upstream.base_url))
+        await bench.sweep(
+            backend, "rest", rest_calls(http, gateway.base_url, gateway.api_key), gateway.pid
+        )
+        captured = await capture_call(mcp_url, headers, tool, arguments)
+        await bench.sweep(backend, "mcp", replayed_calls(http, captured), gateway.pid)
+    sdk = mcp_calls(mcp_url, headers, tool, arguments)
+    await bench.sweep(backend, "mcp, sdk client", sdk, gateway.pid)
     once = Result(backend, "mcp, session per call", 1)
     await run_phase(
         mcp_session_per_call(mcp_url, headers, tool, arguments),
@@ -192,7 +190,9 @@ async def measure_devmesh(bench: Bench, gateway: Gateway, backend: str) -> None:
 
 
 async def measure_fastmcp(bench: Bench, gateway: Gateway) -> None:
-    worker = mcp_calls(
-        f"{gateway.base_url}/mcp", {}, "get_build", {"buildid": 1, "property": PROPERTIES}
-    )
-    await bench.sweep("embedded", "fastmcp", worker, gateway.pid)
+    url, arguments = f"{gateway.base_url}/mcp", {"buildid": 1, "property": PROPERTIES}
+    async with lean_client() as http:
+        captured = await capture_call(url, {}, "get_build", arguments)
+        await bench.sweep("embedded", "fastmcp", replayed_calls(http, captured), gateway.pid)
+    sdk = mcp_calls(url, {}, "get_build", arguments)
+    await bench.sweep("embedded", "fastmcp, sdk client", sdk, gateway.pid)

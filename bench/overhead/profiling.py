@@ -10,9 +10,15 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import httpx
-
-from bench.overhead.calls import CALL_TIMEOUT_S, MCP_PATH, MCP_TOOL, Worker, mcp_calls, rest_calls
+from bench.overhead.calls import (
+    MCP_PATH,
+    MCP_TOOL,
+    Worker,
+    capture_call,
+    lean_client,
+    replayed_calls,
+    rest_calls,
+)
 from bench.overhead.measuring import Bench, Result, run_phase
 from bench.overhead.processes import Gateway, spawn, stop, tail
 
@@ -84,15 +90,12 @@ async def profile(bench: Bench, gateway: Gateway, work: Path) -> list[str]:
     headers = {"Authorization": f"Bearer {gateway.api_key}"}
     report: list[str] = []
     seconds = bench.args.profile_seconds
-    async with httpx.AsyncClient(
-        base_url=gateway.base_url, trust_env=False, timeout=CALL_TIMEOUT_S
-    ) as http:
+    mcp_url = f"{gateway.base_url}{MCP_PATH}"
+    captured = await capture_call(mcp_url, headers, MCP_TOOL, {"build_id": "1"})
+    async with lean_client() as http:
         loads: list[tuple[str, Worker]] = [
-            (
-                "mcp",
-                mcp_calls(f"{gateway.base_url}{MCP_PATH}", headers, MCP_TOOL, {"build_id": "1"}),
-            ),
-            ("rest", rest_calls(http, gateway.api_key)),
+            ("mcp", replayed_calls(http, captured)),
+            ("rest", rest_calls(http, gateway.base_url, gateway.api_key)),
         ]
         for name, worker in loads:
             out = work / f"profile-{name}.txt"
