@@ -308,6 +308,22 @@ class _McpRoute(Route):
         return match, child_scope
 
 
+async def migrate(settings: Settings) -> None:
+    """Apply pending migrations and close: ``serve --workers N`` runs this once before
+    it forks, as N processes migrating one SQLite file at once race each other."""
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(
+        settings.resolved_database_url,
+        pool_size=1,
+        sqlite_synchronous=settings.database.sqlite_synchronous,
+    )
+    try:
+        await db.upgrade()
+    finally:
+        await db.close()
+
+
 def create_app(
     settings: Settings,
     *,

@@ -22,7 +22,7 @@ import structlog
 import uvicorn
 from prometheus_client import start_http_server
 
-from devmesh.app import Services, create_app, open_services
+from devmesh.app import Services, create_app, migrate, open_services
 from devmesh.config import ConfigError, Settings, load_settings
 from devmesh.domain.errors import DevMeshError
 from devmesh.mcp.stdio import serve_stdio
@@ -124,7 +124,8 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
     "--workers",
     type=click.IntRange(1, 64),
     default=None,
-    help="Processes serving the port (default serve.workers, else one; with Redis, one per CPU).",
+    help="Processes serving the port (default serve.workers, else one per CPU with Redis, "
+    "else one).",
 )
 @click.pass_context
 def serve(
@@ -151,6 +152,11 @@ def serve(
             workers=workers,
             detail="each process keeps its own rate-limit windows and circuit breakers",
         )
+    if settings.auto_migrate:
+        # Once, before the children exist: each would migrate at start-up, and on a
+        # fresh SQLite file two doing so at once fail (the same column added twice).
+        asyncio.run(migrate(settings))
+        settings = settings.model_copy(update={"auto_migrate": False})
     sock = uvicorn_config(None, settings, host=host, port=port).bind_socket()
 
     def serve_child(index: int) -> int:

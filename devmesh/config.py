@@ -441,8 +441,8 @@ class ServeSettings(BaseModel):
         default=None,
         ge=1,
         le=64,
-        description="Processes serving HTTP on one port. Unset: one. With redis_url set, "
-        "rate limits and breakers are shared, so one per CPU is the setting to choose.",
+        description="Processes serving HTTP on one port. Unset: one per CPU when redis_url "
+        "is set (rate limits and breakers are shared there), else one.",
     )
 
 

@@ -44,12 +44,14 @@ _KILL_GRACE_S = 10.0
 
 
 def default_workers(settings: Settings) -> int:
-    """``serve.workers``, else one: more processes are the operator's choice, made
-    where the state they must share (rate-limit windows, breakers) lives in Redis.
-    (A default of one per CPU with Redis once ended a process tree with exit 1 at
-    SIGTERM in the crash test; until that is understood, several processes are
-    opt-in.)"""
-    return settings.serve.workers or 1
+    """``serve.workers``, else one per CPU this process may run on where the state the
+    processes must share (rate-limit windows, breakers) lives in Redis, else one: on
+    the embedded default each process would keep its own, and SQLite has one writer."""
+    if settings.serve.workers:
+        return settings.serve.workers
+    if settings.redis_url is None:
+        return 1
+    return max(1, len(os.sched_getaffinity(0)))
 
 
 def background_in(settings: Settings, index: int) -> bool:
@@ -110,7 +112,11 @@ def run_workers(
             code = os.waitstatus_to_exitcode(status)
             # Its live gauges (breakers open, queue depth) leave the sums with it.
             mark_process_dead(pid, metrics_dir)  # type: ignore[no-untyped-call]
-            if code != 0 or not stopping:
+            # A child told to stop while still starting (before its server took over
+            # the signal) dies of the SIGTERM itself: it held no request, so that is a
+            # clean stop too. It used to make a prompt SIGTERM end the service with 1.
+            stopped = code == 0 or code == -signal.SIGTERM
+            if not stopped or not stopping:
                 failed = True
                 _log.error("worker_exited", worker=index, pid=pid, exit_code=code)
             if not stopping:

@@ -91,7 +91,8 @@ class Database:
             ) from exc
 
     async def upgrade(self) -> None:
-        """Apply every pending migration (safe to run from several processes at once)."""
+        """Apply every pending migration. Several processes at once are safe on
+        PostgreSQL (an advisory lock), not on SQLite: start those one at a time."""
         async with self.engine.connect() as conn:
             await conn.run_sync(_upgrade)
             await conn.commit()

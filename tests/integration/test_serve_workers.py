@@ -121,3 +121,30 @@ def test_a_worker_that_dies_stops_the_service_with_exit_code_1(served: Served) -
     os.kill(served.children[0], signal.SIGKILL)
     assert served.parent.wait(timeout=30) == 1
     assert not any(Path(f"/proc/{child}").exists() for child in served.children[1:])
+
+
+def test_sigterm_while_the_workers_are_still_starting_exits_0(tmp_path: Path) -> None:
+    env = {**os.environ, "DEVMESH_DATA_DIR": str(tmp_path / "data")}
+    env.pop("DEVMESH_DATABASE_URL", None)
+    env.pop("DEVMESH_REDIS_URL", None)
+    parent = subprocess.Popen(
+        [DEVMESH, "serve", "--port", str(free_port()), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert parent.stdout is not None
+        # The parent says so once it has forked both; they are still importing then.
+        for line in parent.stdout:
+            if b"workers_started" in line:
+                break
+        parent.send_signal(signal.SIGTERM)
+        code = parent.wait(timeout=30)
+        assert code == 0, parent.stdout.read().decode()
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(timeout=10)
+        if parent.stdout:
+            parent.stdout.close()

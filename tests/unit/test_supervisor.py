@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from devmesh.config import load_settings
 from devmesh.supervisor import background_in, default_workers
 
@@ -12,9 +14,9 @@ def test_without_redis_serve_runs_one_process() -> None:
     assert default_workers(load_settings(environ={})) == 1
 
 
-def test_with_redis_serve_still_runs_one_process_unless_told() -> None:
+def test_with_redis_serve_runs_one_process_per_cpu_it_may_use() -> None:
     settings = load_settings(environ={"DEVMESH_REDIS_URL": "redis://127.0.0.1:6379"})
-    assert default_workers(settings) == 1
+    assert default_workers(settings) == len(os.sched_getaffinity(0))
 
 
 def test_serve_workers_setting_wins_over_the_default() -> None:
