@@ -29,7 +29,7 @@ of the run:
 Targets: ≥ 1,000 accepted/s on the embedded default, 0 lost, ≥ 50% of the floor's
 rate; acknowledgement p99 under 50 ms.
 
-Run: ``bash scripts/uv run python bench/webhook_ingest.py`` (see docs/performance.md).
+Run: ``bash scripts/uv run python bench/webhook_ingest.py`` (see docs/ingest-performance.md).
 """
 
 from __future__ import annotations
