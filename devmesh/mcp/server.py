@@ -21,7 +21,6 @@ operations hinted read-only, and only those run.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -36,7 +35,8 @@ from mcp.shared.exceptions import MCPError
 
 from devmesh.domain.errors import DevMeshError, Forbidden, InvalidInput, UnknownTool
 from devmesh.domain.models import Tenant
-from devmesh.mcp.errors import error_result, internal_error_result
+from devmesh.mcp.answers import ToolAnswer
+from devmesh.mcp.errors import error_answer, internal_error_answer
 from devmesh.mcp.schemas import portable_input, portable_output
 from devmesh.tools.models import CatalogEntry, ProviderInfo
 from devmesh.tools.naming import CANONICAL_SEPARATOR, Separator, ToolNames
@@ -45,7 +45,7 @@ from devmesh.tools.tenant_wide import TenantOperation
 from devmesh.tools.tool_search import Candidate, rank, words
 from devmesh.tools.toolsets import ALL, View, entry_toolset
 
-__all__ = ["META_TOOLS", "CallerResolver", "ViewResolver", "build_server"]
+__all__ = ["META_TOOLS", "CallerResolver", "MeshServer", "ToolCall", "ViewResolver", "build_server"]
 
 Context = ServerRequestContext[Any, Any]
 CallerResolver = Callable[[Context], Awaitable[tuple[Tenant, str | None]]]
@@ -57,6 +57,20 @@ ListenResolver = Callable[
     [Context, types.SubscriptionsListenRequestParams], Awaitable[types.SubscriptionsListenResult]
 ]
 """Returns what the caller's connection sees (toolsets, search mode, read-only)."""
+ToolCall = Callable[
+    [Tenant, str | None, Callable[[], Awaitable[View]], str, dict[str, Any] | None],
+    Awaitable[ToolAnswer],
+]
+"""Runs one tools/call: ``(tenant, upstream token, the view, name, arguments)``."""
+
+
+class MeshServer(Server[Any]):
+    """The SDK's server, plus the function its tools/call handler runs, which
+    ``devmesh.mcp.direct`` runs too, so both paths answer alike."""
+
+    def __init__(self, *args: Any, call_tool: ToolCall, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.call_tool = call_tool
 
 
 def instructions(separator: Separator, providers: Sequence[ProviderInfo] = ()) -> str:
@@ -229,12 +243,6 @@ def _compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return compact
 
 
-def _answer(result: dict[str, Any]) -> types.CallToolResult:
-    return types.CallToolResult(
-        content=[types.TextContent(text=json.dumps(result))], structured_content=result
-    )
-
-
 def _read_only_refusal(name: str) -> Forbidden:
     return Forbidden(
         f"{name} changes state and this connection is read-only (a read-only API key or "
@@ -275,7 +283,7 @@ def build_server(
     default_toolsets: frozenset[str] = frozenset({ALL}),
     listen: ListenResolver | None = None,
     embed: Embed | None = None,
-) -> Server[Any]:
+) -> MeshServer:
     """``separator`` joins instance and operation in the names tools/list shows;
     ``tenant_operations`` are listed beside every tenant's tool operations.
     ``resolve_view`` says what a connection sees (unset: ``View()``), and
@@ -437,17 +445,22 @@ def build_server(
             read_only=view.read_only,
         )
 
-    async def call_tool(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
-        tenant, upstream_token = await resolve_caller(ctx)
-        arguments = dict(params.arguments or {})
-        name = params.name
+    async def answer(
+        tenant: Tenant,
+        upstream_token: str | None,
+        connection_view: Callable[[], Awaitable[View]],
+        called: str,
+        given: dict[str, Any] | None,
+    ) -> ToolAnswer:
+        arguments = dict(given or {})
+        name = called
         try:
-            view = await view_of(ctx)
+            view = await connection_view()
             if name in META_TOOLS and name not in tenant_wide and lists_meta(view):
                 if name == _SEARCH_TOOLS:
-                    return _answer(await search(tenant, view, arguments))
+                    return ToolAnswer.of(await search(tenant, view, arguments))
                 if name == _LIST_TOOLSETS:
-                    return _answer(await toolsets(tenant, view))
+                    return ToolAnswer.of(await toolsets(tenant, view))
                 name = arguments.get("name")  # type: ignore[assignment]
                 inner = arguments.get("arguments", {})
                 if not isinstance(name, str) or not name:
@@ -455,14 +468,20 @@ def build_server(
                 if not isinstance(inner, dict):
                     raise InvalidInput("arguments must be an object", field="arguments")
                 arguments = dict(inner)
-            result = await run(tenant, upstream_token, view, name, arguments)
+            return ToolAnswer.of(await run(tenant, upstream_token, view, name, arguments))
         except DevMeshError as exc:
-            return error_result(exc)
+            return error_answer(exc)
         except Exception:
-            return internal_error_result(params.name)
-        return _answer(result)
+            return internal_error_answer(called)
 
-    return Server(
+    async def call_tool(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
+        tenant, upstream_token = await resolve_caller(ctx)
+        answered = await answer(
+            tenant, upstream_token, lambda: view_of(ctx), params.name, params.arguments
+        )
+        return answered.result()
+
+    return MeshServer(
         "developer-mesh",
         version="0.1.0",
         title="Developer Mesh",
@@ -477,4 +496,5 @@ def build_server(
         # no operation's schema has one (a test pins that). Saying so spares every
         # 2026-07-28 tools/call a run of the tools/list handler: a query, thrown away.
         get_tool_input_schema=lambda name: None,
+        call_tool=answer,
     )
