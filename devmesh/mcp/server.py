@@ -175,6 +175,7 @@ _LIST_TOOLSETS = "list_toolsets"
 META_TOOLS = (_SEARCH_TOOLS, _CALL_TOOL, _LIST_TOOLSETS)
 _SEARCH_LIMIT = 5
 _VECTOR_CACHE_SIZE = 10_000
+_NAMES_CACHE_SIZE = 1_000
 _MAX_SEARCH_LIMIT = 20
 
 
@@ -252,7 +253,7 @@ def _read_only_refusal(name: str) -> Forbidden:
 
 
 async def _resolve(
-    tools: ToolService, tenant: Tenant, name: str, separator: Separator
+    names_of: Callable[[], Awaitable[ToolNames]], name: str, separator: Separator
 ) -> tuple[str, str]:
     """``(instance, operation)`` for a name tools/list showed, or a canonical one."""
     if separator != CANONICAL_SEPARATOR:
@@ -261,7 +262,7 @@ async def _resolve(
             # Instance names have no dot, so the canonical form needs no catalog;
             # execute says which part is unknown, if one is.
             return instance, operation
-    entry = ToolNames(await tools.catalog(tenant), separator=separator).find(name)
+    entry = (await names_of()).find(name)
     if entry is not None:
         return entry.tool, entry.operation.name
     if separator == CANONICAL_SEPARATOR:
@@ -297,6 +298,17 @@ def build_server(
     defaults = default_toolsets
     # An operation's text changes only with the code or a tool's provider: embed once.
     vectors: LRUCache[str, npt.NDArray[np.float32]] = LRUCache(maxsize=_VECTOR_CACHE_SIZE)
+    # The service keeps a tenant's catalog as one list until it changes: name each list
+    # once rather than on every call. Holding the list keeps its id from being reused.
+    names_cache: LRUCache[int, tuple[list[CatalogEntry], ToolNames]] = LRUCache(
+        maxsize=_NAMES_CACHE_SIZE
+    )
+
+    def named(catalog: list[CatalogEntry]) -> ToolNames:
+        cached = names_cache.get(id(catalog))
+        if cached is None or cached[0] is not catalog:
+            cached = names_cache[id(catalog)] = (catalog, ToolNames(catalog, separator=separator))
+        return cached[1]
 
     async def similarity(query: str, texts: list[str]) -> list[float] | None:
         if embed is None:
@@ -317,7 +329,7 @@ def build_server(
         tenant: Tenant, view: View
     ) -> tuple[list[TenantOperation], list[CatalogEntry], ToolNames]:
         catalog = await tools.catalog(tenant)
-        names = ToolNames(catalog, separator=separator)
+        names = named(catalog)
         shown_wide = [
             operation
             for operation in tenant_operations
@@ -432,7 +444,11 @@ def build_server(
             if key is not None:
                 arguments[_IDEMPOTENCY_KEY] = key
             return await tenant_operation.execute(tenant, arguments)
-        instance, operation = await _resolve(tools, tenant, name, separator)
+
+        async def names_of() -> ToolNames:
+            return named(await tools.catalog(tenant))
+
+        instance, operation = await _resolve(names_of, name, separator)
         if key is not None and not isinstance(key, str):
             raise InvalidInput("idempotency_key must be a string", field=_IDEMPOTENCY_KEY)
         return await tools.execute(

@@ -25,10 +25,10 @@ from mcp.shared import _otel
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import ProxyTracerProvider, SpanKind, StatusCode, get_tracer_provider
 from starlette.types import Scope, Send
 
-from devmesh.app import Services
+from devmesh.app import Services, create_app
 from devmesh.config import Settings
 from devmesh.mcp.direct import DirectToolCalls
 from devmesh.mcp.errors import error_payload
@@ -114,6 +114,21 @@ def headers(name: str, *, version: str = VERSION, method: str = "tools/call") ->
         "Mcp-Method": method,
         "Mcp-Name": name,
     }
+
+
+@pytest.fixture
+def our_spans() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+async def app(settings: Settings, our_spans: InMemorySpanExporter) -> AsyncIterator[FastAPI]:
+    """The app, its own tracing (not the SDK's: that stays off) into memory."""
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(our_spans))
+    application = create_app(settings, tracer_provider=provider)
+    async with application.router.lifespan_context(application):
+        yield application
 
 
 @pytest.fixture
@@ -371,3 +386,29 @@ async def test_the_direct_path_makes_the_span_the_sdks_middleware_makes(
     }
     assert status is (StatusCode.ERROR if failed else StatusCode.UNSET)
     assert parent == (int(TRACEPARENT[3:35], 16), int(TRACEPARENT[36:52], 16))
+
+
+@pytest.mark.parametrize("traceparent", [None, TRACEPARENT])
+async def test_with_the_sdks_spans_off_our_spans_have_the_parents_they_have_under_the_sdk(
+    paths: Paths, our_spans: InMemorySpanExporter, traceparent: str | None
+) -> None:
+    # The SDK's tracer is the global provider's, and none is set: its spans are off.
+    assert isinstance(get_tracer_provider(), ProxyTracerProvider)
+    name = "ci_get_build_status"
+    extra = {} if traceparent is None else {"traceparent": traceparent}
+    parents = []
+    paths.answered.clear()
+    for endpoint in (paths.direct, paths.sdk_only):
+        our_spans.clear()
+        await paths.post(endpoint, call(name, {"build_id": "1"}, **extra), headers(name))
+        finished = our_spans.get_finished_spans()
+        (request,) = [s for s in finished if s.name == "POST /mcp"]
+        (tool,) = [s for s in finished if s.name == "tool get_build_status"]
+        assert tool.parent is not None and request.context is not None
+        parents.append((tool.parent.trace_id, tool.parent.span_id, request.context.span_id))
+    assert paths.answered == [True]
+    if traceparent is None:
+        assert all(parent == request for _, parent, request in parents)
+    else:
+        expected = (int(TRACEPARENT[3:35], 16), int(TRACEPARENT[36:52], 16))
+        assert [parent[:2] for parent in parents] == [expected, expected]
