@@ -53,7 +53,7 @@ from devmesh.mcp.answers import ToolAnswer, encode
 from devmesh.mcp.server import MeshServer
 from devmesh.tools.toolsets import View
 
-__all__ = ["DirectToolCalls"]
+__all__ = ["DirectToolCalls", "response_body"]
 
 _METHOD: Final = "tools/call"
 _ENVELOPE: Final = frozenset({"jsonrpc", "id", "method", "params"})
@@ -85,33 +85,23 @@ class DirectToolCalls:
         self._resolve_view = resolve_view
         # The SDK stamps every 2026-era result with the same serverInfo (a fresh copy
         # each time, so nothing aliases it); written once here, as bytes.
-        self._stamp = orjson.Fragment(
-            encode({types.SERVER_INFO_META_KEY: server.server_info_stamp})
-        )
+        self._stamp = encode({types.SERVER_INFO_META_KEY: server.server_info_stamp})
 
     async def handle(self, scope: Scope, body: bytes, send: Send) -> bool:
         request = await self._well_formed(scope, body) if self.enabled else None
         if request is None:
             return False
         http, message, params, version = request
-        state = scope.get("state", {})
-        tenant: Tenant = state["tenant"]
+        tenant: Tenant = scope["state"]["tenant"]
         name: str = params.name
-        # The attributes and parent of the SDK's OpenTelemetryMiddleware span.
-        attributes: dict[str, Any] = {
-            "mcp.method.name": _METHOD,
-            "mcp.protocol.version": version,
-            "jsonrpc.request.id": str(message["id"]),
-            "gen_ai.operation.name": "execute_tool",
-            "gen_ai.tool.name": name,
-        }
-
-        async def view() -> View:
-            return await self._resolve_view(http)
 
         def answer() -> Awaitable[ToolAnswer]:
+            # Never raises: call_tool answers every error as an isError result, as the
+            # SDK's handler does (it runs the same function).
             token = http.headers.get("x-upstream-token") or None
-            return self._server.call_tool(tenant, token, view, name, params.arguments)
+            return self._server.call_tool(
+                tenant, token, lambda: self._resolve_view(http), name, params.arguments
+            )
 
         parent = extract_trace_context(message["params"].get("_meta"))
         if parent is None and _sdk_spans_off():
@@ -119,6 +109,14 @@ class DirectToolCalls:
             # is what its absence leaves current too; it costs ~20 µs to make.
             answered = await answer()
         else:
+            # The SDK's OpenTelemetryMiddleware span: its name, attributes and parent.
+            attributes: dict[str, Any] = {
+                "mcp.method.name": _METHOD,
+                "mcp.protocol.version": version,
+                "jsonrpc.request.id": str(message["id"]),
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": name,
+            }
             with otel_span(
                 name=f"{_METHOD} {name}",
                 kind=SpanKind.SERVER,
@@ -131,7 +129,7 @@ class DirectToolCalls:
                 if answered.is_error:
                     span.set_attribute("error.type", "tool_error")
                     span.set_status(StatusCode.ERROR)
-        await _send(send, self._body(message["id"], answered))
+        await _send(send, response_body(message["id"], answered, self._stamp))
         return True
 
     async def _well_formed(
@@ -196,26 +194,28 @@ class DirectToolCalls:
         except Exception:
             return False
 
-    def _body(self, request_id: int | str, answer: ToolAnswer) -> bytes:
-        """What the SDK's ``_serialize`` and ``_write`` make of the answer, in their order."""
-        result: dict[str, Any] = {
-            "content": [{"text": answer.text, "type": "text"}],
-            "isError": answer.is_error,
-            "resultType": "complete",
-        }
+
+def response_body(request_id: int | str, answer: ToolAnswer, stamp: bytes) -> bytes:
+    """What the SDK's ``_serialize`` and ``_write`` make of the answer, keys in their
+    order; ``stamp`` is the encoded ``_meta`` (the serverInfo stamp)."""
+    result: dict[str, Any] = {
+        "content": [{"text": answer.text, "type": "text"}],
+        "isError": answer.is_error,
+        "resultType": "complete",
+    }
+    if answer.encoded is not None:
+        result["structuredContent"] = orjson.Fragment(answer.encoded)
+    result["_meta"] = orjson.Fragment(stamp)
+    try:
+        return orjson.dumps({"jsonrpc": "2.0", "id": request_id, "result": result})
+    except TypeError:
+        # A lone surrogate in an error's text (an upstream's message): the slow encoder,
+        # which takes no fragments.
         if answer.encoded is not None:
-            result["structuredContent"] = orjson.Fragment(answer.encoded)
-        result["_meta"] = self._stamp
-        try:
-            return orjson.dumps({"jsonrpc": "2.0", "id": request_id, "result": result})
-        except TypeError:
-            # A lone surrogate in an error's text: the slow encoder, without fragments.
             result["structuredContent"] = answer.structured
-            result["_meta"] = {types.SERVER_INFO_META_KEY: self._server.server_info_stamp}
-            if answer.structured is None:
-                del result["structuredContent"]
-            message = {"jsonrpc": "2.0", "id": request_id, "result": result}
-            return json.dumps(message, separators=(",", ":")).encode()
+        result["_meta"] = orjson.loads(stamp)
+        message = {"jsonrpc": "2.0", "id": request_id, "result": result}
+        return json.dumps(message, separators=(",", ":")).encode()
 
 
 def _sdk_spans_off() -> bool:
