@@ -12,6 +12,10 @@ What a connection sees comes from its URL or headers, so a client configures it
 once: ``/mcp?toolsets=builds,logs`` (or ``X-Devmesh-Toolsets``), ``?mode=search``
 (``X-Devmesh-Mode``), ``?read_only=true`` (``X-Devmesh-Read-Only``); a read-only
 API key is read-only whatever the connection asks.
+
+The common request, one ``tools/call`` on the 2026-07-28 protocol, is answered by
+``devmesh.mcp.direct`` without the SDK's per-request pipeline; everything else,
+and anything that path cannot prove well-formed, is the SDK's.
 """
 
 from __future__ import annotations
