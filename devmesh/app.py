@@ -417,7 +417,8 @@ def create_app(
     app.include_router(contexts.router)
     app.include_router(builds.router)
     install_openapi(app)
-    app.router.routes.append(_McpRoute())
+    # First: every MCP request would otherwise be matched against each REST route.
+    app.router.routes.insert(0, _McpRoute())
     # Added last, runs first: the request context wraps the gate, so refusals are
     # logged and counted like any other answer.
     app.add_middleware(IngressGate, limits=settings.http)

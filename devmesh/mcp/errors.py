@@ -16,20 +16,18 @@ import mcp_types as types
 import structlog
 
 from devmesh.domain.errors import DevMeshError
+from devmesh.mcp.answers import ToolAnswer, encode
 
-__all__ = ["error_payload", "error_result", "internal_error_result"]
+__all__ = ["error_answer", "error_payload", "internal_error_answer"]
 
 _log = structlog.get_logger(__name__)
 
 
-def _result(payload: dict[str, Any]) -> types.CallToolResult:
+def _answer(payload: dict[str, Any]) -> ToolAnswer:
     # The machine-readable part rides in the text, not structuredContent: clients
     # such as the TypeScript SDK validate structuredContent against the tool's
     # outputSchema even on errors, and an error is not shaped like a result.
-    return types.CallToolResult(
-        content=[types.TextContent(text=f"{payload['message']}\n{json.dumps(payload)}")],
-        is_error=True,
-    )
+    return ToolAnswer(text=f"{payload['message']}\n{encode(payload).decode()}", is_error=True)
 
 
 def error_payload(result: types.CallToolResult) -> dict[str, Any]:
@@ -40,8 +38,8 @@ def error_payload(result: types.CallToolResult) -> dict[str, Any]:
     return payload
 
 
-def error_result(exc: DevMeshError) -> types.CallToolResult:
-    return _result(
+def error_answer(exc: DevMeshError) -> ToolAnswer:
+    return _answer(
         {
             "error": exc.code,
             "message": exc.message,
@@ -51,9 +49,9 @@ def error_result(exc: DevMeshError) -> types.CallToolResult:
     )
 
 
-def internal_error_result(tool: str) -> types.CallToolResult:
+def internal_error_answer(tool: str) -> ToolAnswer:
     _log.exception("mcp_tool_internal_error", tool=tool)
-    return _result(
+    return _answer(
         {
             "error": "internal",
             "message": f"{tool} failed inside Developer Mesh; the server log has the details",

@@ -12,6 +12,10 @@ What a connection sees comes from its URL or headers, so a client configures it
 once: ``/mcp?toolsets=builds,logs`` (or ``X-Devmesh-Toolsets``), ``?mode=search``
 (``X-Devmesh-Mode``), ``?read_only=true`` (``X-Devmesh-Read-Only``); a read-only
 API key is read-only whatever the connection asks.
+
+The common request, one ``tools/call`` on the 2026-07-28 protocol, is answered by
+``devmesh.mcp.direct`` without the SDK's per-request pipeline; everything else,
+and anything that path cannot prove well-formed, is the SDK's.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from starlette.types import Message, Receive, Scope, Send
 
 from devmesh.domain.errors import InvalidInput, Unauthorized
 from devmesh.domain.models import Tenant
-from devmesh.mcp.server import Context
+from devmesh.mcp.direct import DirectToolCalls
+from devmesh.mcp.server import Context, MeshServer
 from devmesh.tools.toolsets import View, parse_toolsets
 
 __all__ = ["McpHttpEndpoint", "resolve_http_caller", "resolve_http_view"]
@@ -55,7 +60,10 @@ async def resolve_http_view(ctx: Context) -> View:
     request = ctx.request
     if not isinstance(request, Request):
         raise Unauthorized("no HTTP request to authenticate")
+    return await request_view(request)
 
+
+async def request_view(request: Request) -> View:
     def given(name: str, header: str) -> str | None:
         value = request.query_params.get(name)
         return value if value is not None else request.headers.get(header)
@@ -76,7 +84,9 @@ async def resolve_http_view(ctx: Context) -> View:
 class McpHttpEndpoint:
     """The ASGI app routed at /mcp."""
 
-    def __init__(self, server: Server[Any], *, host: str) -> None:
+    def __init__(self, server: Server[Any], *, host: str, direct: bool = True) -> None:
+        """``direct`` off leaves every request to the SDK (tests compare the two)."""
+        self.server = server
         security = None
         if host in _LOOPBACK:
             # A loopback server is reachable from a browser on this machine: refuse
@@ -101,6 +111,17 @@ class McpHttpEndpoint:
         self._streaming = StreamableHTTPSessionManager(
             app=server, json_response=False, stateless=True, security_settings=security
         )
+        # The common tools/call skips the SDK's per-request pipeline (devmesh.mcp.direct).
+        self._direct = (
+            DirectToolCalls(
+                server,
+                security=security,
+                max_body_bytes=self._manager.max_request_body_size,
+                resolve_view=request_view,
+            )
+            if direct and isinstance(server, MeshServer)
+            else None
+        )
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[None]:
@@ -111,6 +132,12 @@ class McpHttpEndpoint:
         # The gate read the body already; this is a copy in memory, within its cap.
         first = await receive()
         body = first.get("body", b"")
+        if (
+            self._direct is not None
+            and not first.get("more_body", False)
+            and await self._direct.handle(scope, body, send)
+        ):
+            return
         problem = _invalid_envelope(body)
         if problem is not None:
             await _answer_invalid_request(send, problem)

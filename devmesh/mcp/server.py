@@ -21,7 +21,6 @@ operations hinted read-only, and only those run.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -36,7 +35,8 @@ from mcp.shared.exceptions import MCPError
 
 from devmesh.domain.errors import DevMeshError, Forbidden, InvalidInput, UnknownTool
 from devmesh.domain.models import Tenant
-from devmesh.mcp.errors import error_result, internal_error_result
+from devmesh.mcp.answers import ToolAnswer
+from devmesh.mcp.errors import error_answer, internal_error_answer
 from devmesh.mcp.schemas import portable_input, portable_output
 from devmesh.tools.models import CatalogEntry, ProviderInfo
 from devmesh.tools.naming import CANONICAL_SEPARATOR, Separator, ToolNames
@@ -45,7 +45,7 @@ from devmesh.tools.tenant_wide import TenantOperation
 from devmesh.tools.tool_search import Candidate, rank, words
 from devmesh.tools.toolsets import ALL, View, entry_toolset
 
-__all__ = ["META_TOOLS", "CallerResolver", "ViewResolver", "build_server"]
+__all__ = ["META_TOOLS", "CallerResolver", "MeshServer", "ToolCall", "ViewResolver", "build_server"]
 
 Context = ServerRequestContext[Any, Any]
 CallerResolver = Callable[[Context], Awaitable[tuple[Tenant, str | None]]]
@@ -57,6 +57,20 @@ ListenResolver = Callable[
     [Context, types.SubscriptionsListenRequestParams], Awaitable[types.SubscriptionsListenResult]
 ]
 """Returns what the caller's connection sees (toolsets, search mode, read-only)."""
+ToolCall = Callable[
+    [Tenant, str | None, Callable[[], Awaitable[View]], str, dict[str, Any] | None],
+    Awaitable[ToolAnswer],
+]
+"""Runs one tools/call: ``(tenant, upstream token, the view, name, arguments)``."""
+
+
+class MeshServer(Server[Any]):
+    """The SDK's server, plus the function its tools/call handler runs, which
+    ``devmesh.mcp.direct`` runs too, so both paths answer alike."""
+
+    def __init__(self, *args: Any, call_tool: ToolCall, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.call_tool = call_tool
 
 
 def instructions(separator: Separator, providers: Sequence[ProviderInfo] = ()) -> str:
@@ -161,6 +175,7 @@ _LIST_TOOLSETS = "list_toolsets"
 META_TOOLS = (_SEARCH_TOOLS, _CALL_TOOL, _LIST_TOOLSETS)
 _SEARCH_LIMIT = 5
 _VECTOR_CACHE_SIZE = 10_000
+_NAMES_CACHE_SIZE = 1_000
 _MAX_SEARCH_LIMIT = 20
 
 
@@ -229,12 +244,6 @@ def _compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return compact
 
 
-def _answer(result: dict[str, Any]) -> types.CallToolResult:
-    return types.CallToolResult(
-        content=[types.TextContent(text=json.dumps(result))], structured_content=result
-    )
-
-
 def _read_only_refusal(name: str) -> Forbidden:
     return Forbidden(
         f"{name} changes state and this connection is read-only (a read-only API key or "
@@ -244,7 +253,7 @@ def _read_only_refusal(name: str) -> Forbidden:
 
 
 async def _resolve(
-    tools: ToolService, tenant: Tenant, name: str, separator: Separator
+    names_of: Callable[[], Awaitable[ToolNames]], name: str, separator: Separator
 ) -> tuple[str, str]:
     """``(instance, operation)`` for a name tools/list showed, or a canonical one."""
     if separator != CANONICAL_SEPARATOR:
@@ -253,7 +262,7 @@ async def _resolve(
             # Instance names have no dot, so the canonical form needs no catalog;
             # execute says which part is unknown, if one is.
             return instance, operation
-    entry = ToolNames(await tools.catalog(tenant), separator=separator).find(name)
+    entry = (await names_of()).find(name)
     if entry is not None:
         return entry.tool, entry.operation.name
     if separator == CANONICAL_SEPARATOR:
@@ -275,7 +284,7 @@ def build_server(
     default_toolsets: frozenset[str] = frozenset({ALL}),
     listen: ListenResolver | None = None,
     embed: Embed | None = None,
-) -> Server[Any]:
+) -> MeshServer:
     """``separator`` joins instance and operation in the names tools/list shows;
     ``tenant_operations`` are listed beside every tenant's tool operations.
     ``resolve_view`` says what a connection sees (unset: ``View()``), and
@@ -289,6 +298,17 @@ def build_server(
     defaults = default_toolsets
     # An operation's text changes only with the code or a tool's provider: embed once.
     vectors: LRUCache[str, npt.NDArray[np.float32]] = LRUCache(maxsize=_VECTOR_CACHE_SIZE)
+    # The service keeps a tenant's catalog as one list until it changes: name each list
+    # once rather than on every call. Holding the list keeps its id from being reused.
+    names_cache: LRUCache[int, tuple[list[CatalogEntry], ToolNames]] = LRUCache(
+        maxsize=_NAMES_CACHE_SIZE
+    )
+
+    def named(catalog: list[CatalogEntry]) -> ToolNames:
+        cached = names_cache.get(id(catalog))
+        if cached is None or cached[0] is not catalog:
+            cached = names_cache[id(catalog)] = (catalog, ToolNames(catalog, separator=separator))
+        return cached[1]
 
     async def similarity(query: str, texts: list[str]) -> list[float] | None:
         if embed is None:
@@ -309,7 +329,7 @@ def build_server(
         tenant: Tenant, view: View
     ) -> tuple[list[TenantOperation], list[CatalogEntry], ToolNames]:
         catalog = await tools.catalog(tenant)
-        names = ToolNames(catalog, separator=separator)
+        names = named(catalog)
         shown_wide = [
             operation
             for operation in tenant_operations
@@ -424,7 +444,11 @@ def build_server(
             if key is not None:
                 arguments[_IDEMPOTENCY_KEY] = key
             return await tenant_operation.execute(tenant, arguments)
-        instance, operation = await _resolve(tools, tenant, name, separator)
+
+        async def names_of() -> ToolNames:
+            return named(await tools.catalog(tenant))
+
+        instance, operation = await _resolve(names_of, name, separator)
         if key is not None and not isinstance(key, str):
             raise InvalidInput("idempotency_key must be a string", field=_IDEMPOTENCY_KEY)
         return await tools.execute(
@@ -437,17 +461,22 @@ def build_server(
             read_only=view.read_only,
         )
 
-    async def call_tool(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
-        tenant, upstream_token = await resolve_caller(ctx)
-        arguments = dict(params.arguments or {})
-        name = params.name
+    async def answer(
+        tenant: Tenant,
+        upstream_token: str | None,
+        connection_view: Callable[[], Awaitable[View]],
+        called: str,
+        given: dict[str, Any] | None,
+    ) -> ToolAnswer:
+        arguments = dict(given or {})
+        name = called
         try:
-            view = await view_of(ctx)
+            view = await connection_view()
             if name in META_TOOLS and name not in tenant_wide and lists_meta(view):
                 if name == _SEARCH_TOOLS:
-                    return _answer(await search(tenant, view, arguments))
+                    return ToolAnswer.of(await search(tenant, view, arguments))
                 if name == _LIST_TOOLSETS:
-                    return _answer(await toolsets(tenant, view))
+                    return ToolAnswer.of(await toolsets(tenant, view))
                 name = arguments.get("name")  # type: ignore[assignment]
                 inner = arguments.get("arguments", {})
                 if not isinstance(name, str) or not name:
@@ -455,14 +484,20 @@ def build_server(
                 if not isinstance(inner, dict):
                     raise InvalidInput("arguments must be an object", field="arguments")
                 arguments = dict(inner)
-            result = await run(tenant, upstream_token, view, name, arguments)
+            return ToolAnswer.of(await run(tenant, upstream_token, view, name, arguments))
         except DevMeshError as exc:
-            return error_result(exc)
+            return error_answer(exc)
         except Exception:
-            return internal_error_result(params.name)
-        return _answer(result)
+            return internal_error_answer(called)
 
-    return Server(
+    async def call_tool(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
+        tenant, upstream_token = await resolve_caller(ctx)
+        answered = await answer(
+            tenant, upstream_token, lambda: view_of(ctx), params.name, params.arguments
+        )
+        return answered.result()
+
+    return MeshServer(
         "developer-mesh",
         version="0.1.0",
         title="Developer Mesh",
@@ -477,4 +512,5 @@ def build_server(
         # no operation's schema has one (a test pins that). Saying so spares every
         # 2026-07-28 tools/call a run of the tools/list handler: a query, thrown away.
         get_tool_input_schema=lambda name: None,
+        call_tool=answer,
     )

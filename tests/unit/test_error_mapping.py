@@ -4,7 +4,7 @@ import pytest
 
 from devmesh.api.errors import status_for
 from devmesh.domain import errors as e
-from devmesh.mcp.errors import error_payload, error_result
+from devmesh.mcp.errors import error_answer, error_payload
 
 TABLE: list[tuple[type[e.DevMeshError], int, bool]] = [
     (e.DevMeshError, 400, False),
@@ -37,7 +37,7 @@ def test_rest_status_and_mcp_error_result(
 ) -> None:
     error = cls("build 42 not found on ci", details={"build_id": "42"})
     assert status_for(error) == status
-    result = error_result(error)
+    result = error_answer(error).result()
     assert result.is_error is True
     assert result.structured_content is None
     assert error_payload(result) == {
