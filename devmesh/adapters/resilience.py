@@ -257,6 +257,26 @@ class Resilience:
         attempt: Callable[[], Awaitable[T]],
         deadline_at: float,
     ) -> T:
+        # The first attempt runs outside tenacity: most calls succeed at once, and
+        # AsyncRetrying's loop (its state, outcome futures and callbacks) cost more CPU
+        # than the rest of this wrapper. Only a failure worth retrying enters the loop,
+        # which replays that failure as its attempt 1, so the waits, the stop and the
+        # counting are exactly what they were with every attempt inside.
+        should_retry = _should_retry(call)
+        try:
+            return await self._through_breaker(call, policy, attempt)
+        except BaseException as exc:
+            if not should_retry(exc):
+                raise
+            first: BaseException | None = exc
+
+        async def again() -> T:
+            nonlocal first
+            if first is not None:
+                failed, first = first, None
+                raise failed
+            return await self._through_breaker(call, policy, attempt)
+
         def backoff(state: RetryCallState) -> float:
             exponential = min(
                 policy.backoff_max, policy.backoff_initial * 2.0 ** (state.attempt_number - 1)
@@ -282,13 +302,13 @@ class Resilience:
             )
 
         retrying = AsyncRetrying(
-            retry=retry_if_exception(_should_retry(call)),
+            retry=retry_if_exception(should_retry),
             stop=stop,
             wait=backoff,
             before_sleep=count_retry,
             reraise=True,
         )
-        result: T = await retrying(self._through_breaker, call, policy, attempt)
+        result: T = await retrying(again)
         return result
 
     async def _through_breaker(
