@@ -26,6 +26,7 @@ from devmesh.adapters.egress import EgressPolicy
 from devmesh.adapters.registry import ProviderRegistry
 from devmesh.adapters.resilience import Resilience
 from devmesh.api.errors import install_error_handlers
+from devmesh.api.fastpath import OperationFastPath
 from devmesh.api.gate import IngressGate
 from devmesh.api.middleware import RequestContextMiddleware
 from devmesh.api.openapi import install_openapi
@@ -420,7 +421,8 @@ def create_app(
     # First: every MCP request would otherwise be matched against each REST route.
     app.router.routes.insert(0, _McpRoute())
     # Added last, runs first: the request context wraps the gate, so refusals are
-    # logged and counted like any other answer.
+    # logged and counted like any other answer; the gate wraps the operation fast path.
+    app.add_middleware(OperationFastPath)
     app.add_middleware(IngressGate, limits=settings.http)
     app.add_middleware(
         RequestContextMiddleware, metrics=metrics, tracer=tracer_provider.get_tracer(TRACER_NAME)

@@ -15,7 +15,7 @@ own kind, so no other tool's connections skip the check.
 
 from __future__ import annotations
 
-from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any
 
 import httpx
 
@@ -26,6 +26,34 @@ __all__ = ["HttpClients"]
 
 _LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
 _TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+
+
+class _NoCookies(httpx.Cookies):
+    """A jar that keeps nothing, without looking: httpx offers every response to the
+    client's jar, and a jar whose policy refuses every cookie still parsed each answer's
+    headers first (9 µs a request)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+    def set_cookie_header(self, request: httpx.Request) -> None:
+        return None
+
+
+class _SharedClient(httpx.AsyncClient):
+    """An httpx client whose cookie jar is always empty (see the module's docstring)."""
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        # httpx sets its jar while it is built; whatever it is given, none is kept.
+        return None
+
+
+_NO_COOKIES = _NoCookies()
 
 
 class HttpClients:
@@ -39,11 +67,10 @@ class HttpClients:
     def client(self, *, verify_tls: bool = True) -> httpx.AsyncClient:
         client = self._clients.get(verify_tls)
         if client is None:
-            client = httpx.AsyncClient(
+            client = _SharedClient(
                 transport=AiohttpEgressTransport(
                     self._egress, limits=self._limits, verify=verify_tls
                 ),
-                cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
                 timeout=_TIMEOUT,
                 follow_redirects=False,
                 trust_env=False,

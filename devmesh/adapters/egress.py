@@ -30,6 +30,7 @@ addresses is refused if any one of them is.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import typing
@@ -88,7 +89,14 @@ class EgressDenied(AdapterError):
 
 def origin_of(url: str | httpx.URL) -> str:
     """``scheme://host:port`` with the port always written: what credentials are bound to."""
-    parsed = httpx.URL(str(url))
+    return _origin(str(url))
+
+
+# Every upstream request asks for its URL's origin (credentials go to the tool's
+# origin only); the same few URLs come back, so each is parsed once. Bounded.
+@functools.lru_cache(maxsize=4096)
+def _origin(url: str) -> str:
+    parsed = httpx.URL(url)
     port = parsed.port or {"http": 80, "https": 443}.get(parsed.scheme, 0)
     host = parsed.host.lower().rstrip(".")
     shown = f"[{host}]" if ":" in host else host

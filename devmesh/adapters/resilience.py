@@ -22,6 +22,7 @@ refused it without acting; anything else might have started a build already.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import random
 import time
@@ -36,8 +37,10 @@ from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from opentelemetry.trace import Status, StatusCode, Tracer
 from purgatory import AsyncCircuitBreakerFactory, AsyncInMemoryUnitOfWork, AsyncRedisUnitOfWork
-from purgatory.domain.model import OpenedState
+from purgatory.domain.model import Context, OpenedState
+from purgatory.service._async.repository import AsyncRedisRepository
 from purgatory.service._async.unit_of_work import AsyncAbstractUnitOfWork
+from purgatory.typing import CircuitName
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
@@ -186,7 +189,7 @@ class Resilience:
         self._metrics = metrics
         self._tracer = tracer
         self._uow: AsyncAbstractUnitOfWork = (
-            AsyncRedisUnitOfWork(redis_url) if redis_url else AsyncInMemoryUnitOfWork()
+            _RedisUnitOfWork(redis_url) if redis_url else AsyncInMemoryUnitOfWork()
         )
         self._breakers = AsyncCircuitBreakerFactory(
             uow=self._uow, exclude=[(BaseException, lambda exc: not _counts_as_failure(exc))]
@@ -257,6 +260,26 @@ class Resilience:
         attempt: Callable[[], Awaitable[T]],
         deadline_at: float,
     ) -> T:
+        # The first attempt runs outside tenacity: most calls succeed at once, and
+        # AsyncRetrying's loop (its state, outcome futures and callbacks) cost more CPU
+        # than the rest of this wrapper. Only a failure worth retrying enters the loop,
+        # which replays that failure as its attempt 1, so the waits, the stop and the
+        # counting are exactly what they were with every attempt inside.
+        should_retry = _should_retry(call)
+        try:
+            return await self._through_breaker(call, policy, attempt)
+        except BaseException as exc:
+            if not should_retry(exc):
+                raise
+            first: BaseException | None = exc
+
+        async def again() -> T:
+            nonlocal first
+            if first is not None:
+                failed, first = first, None
+                raise failed
+            return await self._through_breaker(call, policy, attempt)
+
         def backoff(state: RetryCallState) -> float:
             exponential = min(
                 policy.backoff_max, policy.backoff_initial * 2.0 ** (state.attempt_number - 1)
@@ -282,13 +305,13 @@ class Resilience:
             )
 
         retrying = AsyncRetrying(
-            retry=retry_if_exception(_should_retry(call)),
+            retry=retry_if_exception(should_retry),
             stop=stop,
             wait=backoff,
             before_sleep=count_retry,
             reraise=True,
         )
-        result: T = await retrying(self._through_breaker, call, policy, attempt)
+        result: T = await retrying(again)
         return result
 
     async def _through_breaker(
@@ -361,6 +384,30 @@ class Resilience:
             self._metrics.breakers_open.labels(provider).dec()
         elif state == "closed":
             _log.info("circuit_closed", provider=provider)
+
+
+class _RedisBreakers(AsyncRedisRepository):
+    """purgatory's Redis store of circuits, reading one in a single round trip.
+
+    Every call reads its circuit before the attempt; purgatory's ``get`` asks Redis
+    twice (the circuit, then its failure count). One ``MGET`` reads both keys, at the
+    same instant, into the same ``Context`` the original builds."""
+
+    async def get(self, name: CircuitName) -> Context | None:
+        key = f"{self.prefix}{name}"
+        data, failures = await self.redis.mget(key, f"{key}::failure_count")
+        if not data:
+            return None
+        breaker = json.loads(data)
+        if failures:
+            breaker["failure_count"] = int(failures)
+        return Context(**breaker)
+
+
+class _RedisUnitOfWork(AsyncRedisUnitOfWork):
+    def __init__(self, url: str) -> None:
+        # Not the parent's: it would open a client for its own repository, unused.
+        self.contexts = _RedisBreakers(url)
 
 
 def _exception(state: RetryCallState) -> BaseException | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import functools
 import re
 import time
 from collections.abc import Iterable
@@ -33,6 +34,7 @@ __all__ = [
     "REDACTED",
     "Redactor",
     "join_url",
+    "parsed_url",
     "rate_limit_wait",
     "retry_after",
 ]
@@ -59,7 +61,29 @@ def join_url(base: str | httpx.URL, path: str) -> httpx.URL:
 
     ``path`` is taken as already percent-encoded, as the client's ``quote`` left it.
     """
-    root = httpx.URL(str(base))
+    return _joined(str(base), path)
+
+
+def parsed_url(url: str) -> httpx.URL:
+    """``httpx.URL(url)``, parsed once for every call that asks for the same text.
+
+    Parsing costs about 8 µs and a tool call asks for the same few URLs again and
+    again (its base URL, its builds); ``httpx.URL`` is immutable, so one is shared."""
+    return _parsed(url)
+
+
+# Bounded: the URLs of the tools and builds in use. An evicted one is parsed again.
+_URL_CACHE = 4096
+
+
+@functools.lru_cache(maxsize=_URL_CACHE)
+def _parsed(url: str) -> httpx.URL:
+    return httpx.URL(url)
+
+
+@functools.lru_cache(maxsize=_URL_CACHE)
+def _joined(base: str, path: str) -> httpx.URL:
+    root = _parsed(base)
     return root.copy_with(
         userinfo=b"",
         raw_path=(root.raw_path.split(b"?", 1)[0].rstrip(b"/") + b"/" + path.lstrip("/").encode()),

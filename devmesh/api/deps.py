@@ -31,6 +31,7 @@ __all__ = [
     "Tenants",
     "Tools",
     "Webhooks",
+    "current_tenant",
 ]
 
 
@@ -55,13 +56,17 @@ def _part(name: str) -> Any:
     return Depends(part)
 
 
-async def _current_tenant(request: Request) -> Tenant:
-    # The gate (api/gate.py) authenticated the key before the body was read. Async
-    # only so FastAPI calls it in place instead of in a worker thread.
+def current_tenant(request: Request) -> Tenant:
+    """The tenant the gate (api/gate.py) authenticated before the body was read."""
     tenant: Tenant | None = getattr(request.state, "tenant", None)
     if tenant is None:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
     return tenant
+
+
+async def _current_tenant(request: Request) -> Tenant:
+    # Async only so FastAPI calls it in place instead of in a worker thread.
+    return current_tenant(request)
 
 
 AppServices = Annotated["Services", Depends(_services)]

@@ -13,6 +13,7 @@ import uuid
 import structlog
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from devmesh.observability.metrics import Metrics
@@ -21,6 +22,8 @@ __all__ = ["RequestContextMiddleware"]
 
 _log = structlog.get_logger("devmesh.http")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Label tuples whose children are kept at hand; a client inventing methods gets no more.
+_COUNTED = 1024
 
 
 class RequestContextMiddleware:
@@ -28,12 +31,26 @@ class RequestContextMiddleware:
         self.app = app
         self.metrics = metrics
         self.tracer = tracer
+        # The headers the configured propagators read (traceparent, tracestate, baggage
+        # by default; OTEL_PROPAGATORS may name others), as ASGI spells them.
+        self._propagated = frozenset(
+            field.lower().encode("latin-1") for field in propagate.get_global_textmap().fields
+        )
+        # One labelled child per label tuple: prometheus_client's ``labels`` checks and
+        # locks on every call. Bounded: methods, route templates and statuses we send.
+        self._counted: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        incoming = ""
+        carrier = False
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+            elif name in self._propagated:
+                carrier = True
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
@@ -50,9 +67,15 @@ class RequestContextMiddleware:
             await send(message)
 
         method = scope["method"]
-        # A caller's W3C traceparent makes our spans children of its trace.
-        parent = propagate.extract(
-            {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        # A caller's W3C traceparent makes our spans children of its trace. Most
+        # requests carry none of the propagator's headers: then there is nothing to
+        # extract, and the span's parent is the current context, as extract gives.
+        parent = (
+            propagate.extract(
+                {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            )
+            if carrier
+            else None
         )
         structlog.contextvars.bind_contextvars(request_id=request_id)
         with self.tracer.start_as_current_span(
@@ -74,8 +97,17 @@ class RequestContextMiddleware:
 
     def _finish(self, method: str, template: str, status: int, started: float) -> None:
         elapsed = time.perf_counter() - started
-        self.metrics.http_requests.labels(method, template, str(status)).inc()
-        self.metrics.http_duration.labels(method, template).observe(elapsed)
+        key = (method, template, status)
+        if (children := self._counted.get(key)) is None:
+            children = (
+                self.metrics.http_requests.labels(method, template, str(status)),
+                self.metrics.http_duration.labels(method, template),
+            )
+            if len(self._counted) < _COUNTED:
+                self._counted[key] = children
+        requests, duration = children
+        requests.inc()
+        duration.observe(elapsed)
         # Inside the span, so the access line carries the trace id too.
         _log.info(
             "http_request",

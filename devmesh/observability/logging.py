@@ -54,6 +54,14 @@ def configure_logging(settings: LoggingSettings) -> None:
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )
+    # No line shows where it was logged from, or which thread or process logged it, so
+    # none of that is looked up for each record (the logging HOWTO's "Optimization";
+    # the caller's frame was most of a log line's cost, as structlog's stdlib logger
+    # walks the stack to find it).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

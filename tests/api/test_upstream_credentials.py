@@ -71,6 +71,20 @@ async def test_a_stored_token_echoed_by_the_upstream_is_redacted_from_the_error(
     assert "[redacted]" in detail
 
 
+async def test_a_stored_token_echoed_again_on_a_later_call_is_redacted_again(
+    client: httpx.AsyncClient, services: Services, upstream: Upstream
+) -> None:
+    key = await tool(client, services, upstream.base_url, BEARER)
+    await upstream.inject("status", status=500, echo=True, path="^/api/v2")
+
+    first = await client.post(LIST_BUILDS, json={}, headers=bearer(key))
+    second = await client.post(LIST_BUILDS, json={}, headers=bearer(key))
+
+    for response in (first, second):
+        assert "[redacted]" in response.json()["detail"]
+        assert CANARY not in response.text
+
+
 @pytest.mark.parametrize("status", [401, 403])
 async def test_a_refusal_relays_none_of_the_upstream_text(
     client: httpx.AsyncClient, services: Services, upstream: Upstream, status: int

@@ -219,3 +219,40 @@ async def test_cookies_are_kept_per_instance_only_when_the_policy_says() -> None
     await client.get_json("/a", what="read")
     await client.get_json("/b", what="read")
     assert dropped == [None, None]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"property": ["branch", "revision"]},
+        {"a": None, "b": 1, "c": True, "d": "x y/z&é"},
+        {"empty": []},
+    ],
+)
+async def test_query_parameters_reach_the_upstream_as_httpx_would_encode_them(
+    params: dict[str, Any],
+) -> None:
+    seen: list[httpx.URL] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        return httpx.Response(200, json={})
+
+    await upstream(handler).get_json("/builds/1", what="read build 1", params=params)
+
+    expected = httpx.Request("GET", "https://gitlab.test/api/v4/builds/1", params=params).url
+    assert seen == [expected]
+    assert seen[0].raw_path == expected.raw_path
+
+
+async def test_query_parameters_with_a_url_that_has_a_query_are_as_httpx_makes_them() -> None:
+    seen: list[httpx.URL] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        return httpx.Response(200, json={})
+
+    given = httpx.URL("https://gitlab.test/api/v4/builds?page=2")
+    await upstream(handler).send_json("GET", given, what="list builds", params={"per_page": 50})
+
+    assert seen == [httpx.Request("GET", given, params={"per_page": 50}).url]

@@ -106,6 +106,29 @@ async def test_retries_stop_at_max_retries_with_the_upstream_error(resilience: R
     assert len(upstream.calls) == 3
 
 
+async def test_a_read_failing_once_is_retried_once_and_counted_once(
+    resilience: Resilience, metrics: Metrics
+) -> None:
+    upstream = Upstream(UpstreamUnavailable("503"))
+
+    assert await resilience.run(READ, policy(), upstream) == "ok"
+
+    assert len(upstream.calls) == 2
+    assert sample(metrics, "devmesh_tool_retries_total", provider="buildbot", operation="get") == 1
+
+
+async def test_with_no_retries_allowed_the_first_failure_is_the_answer(
+    resilience: Resilience, metrics: Metrics
+) -> None:
+    upstream = Upstream(UpstreamUnavailable("503"))
+
+    with pytest.raises(UpstreamUnavailable, match="503"):
+        await resilience.run(READ, policy(max_retries=0), upstream)
+
+    assert len(upstream.calls) == 1
+    assert sample(metrics, "devmesh_tool_retries_total", provider="buildbot", operation="get") == 0
+
+
 async def test_an_error_that_is_not_retriable_is_not_retried(resilience: Resilience) -> None:
     upstream = Upstream(UpstreamNotFound("no build 42"))
 
