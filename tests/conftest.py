@@ -10,6 +10,7 @@ import pytest
 from tests.support.backends import start_postgres, start_redis
 
 pytest_plugins = [
+    "pytester",
     "tests.support.canary",
     "tests.support.app",
     "tests.support.fixtures",
