@@ -43,7 +43,11 @@ DEVMESH = str(Path(sys.executable).parent / "devmesh")
 REPO = Path(__file__).parents[2]
 EVENTS = 2000
 KILLS = 4
-DEADLINE = 90.0
+# Seconds for the events still queued to be handled once the last worker runs (one
+# transaction each). A bound, not a figure: scripts/test runs this module beside the rest
+# of the suite, and on a loaded 2-core machine the PostgreSQL + Redis run of the first
+# test had handled 1,743 of 2,000 at 90 s, the bound before.
+DEADLINE = 300.0
 
 
 def _install_handler(tmp_path: Path) -> Path:

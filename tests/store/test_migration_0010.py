@@ -29,6 +29,7 @@ def _to(revision: str) -> object:
     return run
 
 
+@pytest.mark.empty_database
 async def test_upgrading_keeps_the_first_of_each_duplicated_event(database_url: str) -> None:
     db = Database(database_url)
     try:

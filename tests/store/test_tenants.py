@@ -1,17 +1,31 @@
 """Tenant and key storage, run on SQLite and on PostgreSQL with the same migrations."""
 
 import pytest
+from sqlalchemy import func, select
 
 from devmesh.domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from devmesh.security.tenants import TenantService
 from devmesh.store.db import Database
+from devmesh.store.rows import TenantRow
 
 pytestmark = pytest.mark.anyio
 
 
+@pytest.mark.empty_database
 async def test_migrations_bring_a_new_database_to_head(database: Database) -> None:
     assert await database.current_revision() == Database.head_revision()
     await database.ping()
+
+
+async def test_a_tests_database_is_a_migrated_copy_holding_nothing_from_other_tests(
+    database: Database,
+) -> None:
+    # The fixture copies one migrated database per test; writes of the test before
+    # (test_tenants creates "acme" in most of them) must not show in the next.
+    assert await database.current_revision() == Database.head_revision()
+    async with database.session() as session:
+        assert (await session.execute(select(func.count()).select_from(TenantRow))).scalar() == 0
+    await TenantService(database).create_tenant("acme")
 
 
 async def test_a_new_tenant_key_authenticates_as_that_tenant(database: Database) -> None:

@@ -284,14 +284,18 @@ def start_redis() -> Iterator[RedisServer]:
 
 
 @asynccontextmanager
-async def fresh_postgres_database(server_url: str) -> AsyncIterator[str]:
-    """A new, empty database on the session's server, dropped afterwards."""
+async def fresh_postgres_database(
+    server_url: str, *, template: str | None = None
+) -> AsyncIterator[str]:
+    """A new database on the session's server, dropped afterwards: empty, or a copy of
+    the database named ``template`` (which nobody may be connected to)."""
     admin_dsn = server_url.replace("postgresql+asyncpg://", "postgresql://")
     base, _, _ = admin_dsn.rpartition("/")
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(f"{base}/postgres")
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        copy = f' TEMPLATE "{template}"' if template else ""
+        await admin.execute(f'CREATE DATABASE "{name}"{copy}')
         try:
             yield f"postgresql+asyncpg://{base.removeprefix('postgresql://')}/{name}"
         finally:

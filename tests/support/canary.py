@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Generator, Iterator
+from typing import Any
 
 import pytest
 
@@ -78,5 +79,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # A pytest-xdist worker's exit status is not the run's: the worker hands its
+    # sightings to the controller (sent after this hook), which reports and fails.
+    handover: dict[str, Any] | None = getattr(session.config, "workeroutput", None)
+    if handover is not None:
+        handover["canary_sightings"] = list(_sightings)
     if _sightings and exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist, in the controller: a worker finished; take over its sightings."""
+    output: dict[str, Any] = getattr(node, "workeroutput", None) or {}
+    _sightings.extend(output.get("canary_sightings", ()))
