@@ -193,11 +193,19 @@ async def test_sigterm_stops_two_workers_with_every_claimed_event_handled_once_a
     await create_effects_table(db)
     tenant, _ = await TenantService(db).create_tenant("acme")
     events = [an_event(tenant.id, subject=str(n)) for n in range(EVENTS)]
-    await publish(db, events)
     log = tmp_path / "workers.log"
-    workers = [_worker(env, log), _worker(env, log)]
+    # At info, each says worker_started once its signals are handled.
+    chatty = {**env, "DEVMESH_LOGGING__LEVEL": "info"}
+    workers = [_worker(chatty, log), _worker(chatty, log)]
     try:
         deadline = time.monotonic() + WAIT
+        # The load starts once both run: a worker still starting when signalled would
+        # die of the signal rather than drain, which is not what this is about.
+        while log.read_text().count('"worker_started"') < 2:
+            assert time.monotonic() < deadline, log.read_text()
+            assert all(w.poll() is None for w in workers), log.read_text()
+            await asyncio.sleep(0.02)
+        await publish(db, events)
         # Mid-load: once a tenth is handled, well before the end.
         while len(await effects(db)) < EVENTS // 10:
             assert time.monotonic() < deadline, log.read_text()
