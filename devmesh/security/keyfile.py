@@ -42,13 +42,22 @@ def load_master_key(configured: str | None, *, data_dir: Path) -> bytes:
         return _decode(path.read_text(encoding="ascii"), source=str(path))
     data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(_KEY_BYTES)
-    # O_EXCL: two processes starting at once must not each write a different key.
+    # Written whole under a name of its own, then linked into place: link fails if the
+    # name exists, so two processes starting at once (serve's children, replicas on
+    # one volume) never each keep a different key, and none reads a half-written file.
+    draft = data_dir / f".{KEY_FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _decode(path.read_text(encoding="ascii"), source=str(path))
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(base64.b64encode(key).decode() + "\n")
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(base64.b64encode(key).decode() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            return _decode(path.read_text(encoding="ascii"), source=str(path))
+    finally:
+        draft.unlink(missing_ok=True)
     _log.warning(
         "encryption_key_created",
         path=str(path),
